@@ -1,0 +1,3 @@
+"""libcard — library cards and patron accounts."""
+
+__version__ = "0.1.0"

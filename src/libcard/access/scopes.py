@@ -1,0 +1,30 @@
+"""API scopes: what a token may do. A token holds a list of these."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Scope(StrEnum):
+    CARDS_STATUS = "cards:status"  # the borrowing decision: self-checkout, digital services
+    PATRONS_READ = "patrons:read"
+    PATRONS_WRITE = "patrons:write"
+    CARDS_READ = "cards:read"
+    CARDS_WRITE = "cards:write"
+    ACTIVATION = "activation"  # issue activation codes, activate accounts
+    PIN_VERIFY = "pin:verify"
+    PIN_CHANGE = "pin:change"
+    PIN_UNLOCK = "pin:unlock"
+    PASSWORD = "password"  # change and reset passwords
+    FEES_READ = "fees:read"
+    FEES_WRITE = "fees:write"  # charge, waive, refund
+    PAYMENTS_WRITE = "payments:write"
+    BLOCKS_READ = "blocks:read"
+    BLOCKS_WRITE = "blocks:write"
+    AUDIT_READ = "audit:read"
+    POLICY_READ = "policy:read"
+    POLICY_WRITE = "policy:write"
+    TOKENS_WRITE = "tokens:write"
+
+
+ALL_SCOPES = frozenset(Scope)

@@ -1,0 +1,124 @@
+"""Account-level use cases; each is one call inside one unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from libcard.blocks.rules import Block, decide
+from libcard.blocks.service import blocks_of_patron
+from libcard.cards.models import Card
+from libcard.cards.rules import PHYSICAL_KINDS, CardKind, CardState
+from libcard.cards.service import (
+    find_card,
+    get_card,
+    issue_card,
+    mark_replaced,
+    note_refused_use,
+    state_now,
+)
+from libcard.context import ActorKind, Ctx
+from libcard.errors import RuleViolation
+from libcard.fees.models import Fee
+from libcard.fees.rules import FeeType
+from libcard.fees.service import charge
+from libcard.patrons.credentials import issue_activation_code
+from libcard.patrons.models import Patron
+from libcard.patrons.service import create_patron, get_patron
+from libcard.policy.models import PatronGroup
+from libcard.policy.rules import Action, Policy
+
+
+@dataclass(frozen=True)
+class Registration:
+    patron: Patron
+    ecard: Card
+    activation_code: str | None  # shown once: for the letter or the e-mail
+
+
+async def register_patron(
+    ctx: Ctx,
+    institution_id: int,
+    group_code: str,
+    fields: Mapping[str, Any],
+    *,
+    registry_id: str | None = None,
+    identity_id: str | None = None,
+    activation_channel: str | None = None,
+) -> Registration:
+    """A new patron always gets an e-card (R3); an activation code if a channel is named."""
+    patron, _ = await create_patron(
+        ctx, institution_id, group_code, fields, registry_id=registry_id, identity_id=identity_id
+    )
+    ecard = await issue_card(ctx, patron.id, CardKind.ECARD)
+    code = None
+    if activation_channel is not None:
+        _, code = await issue_activation_code(ctx, patron.id, activation_channel)
+    return Registration(patron, ecard, code)
+
+
+@dataclass(frozen=True)
+class Replacement:
+    old: Card
+    new: Card
+    fee: Fee | None
+
+
+async def replace_card(ctx: Ctx, card_id: int, *, number: str | None = None) -> Replacement:
+    """R11: a new card for an old one. Library cards cost the group's replacement fee; an
+    employee badge comes from the campus card system without one."""
+    old = await get_card(ctx, card_id)
+    kind = CardKind(old.kind)
+    if kind not in PHYSICAL_KINDS:
+        raise RuleViolation(
+            "not_replaceable", "An e-card is replaced by reporting it lost; a new one comes at once."
+        )
+    new = await issue_card(ctx, old.patron_id, kind, number=number, replaces=old)
+    if state_now(ctx, old) in (CardState.ACTIVE, CardState.NOT_ACTIVATED, CardState.LOST, CardState.STOLEN):
+        await mark_replaced(ctx, old)
+    fee = None
+    patron = await get_patron(ctx, old.patron_id)
+    group = await ctx.session.get(PatronGroup, patron.group_id)
+    assert group is not None
+    if kind is CardKind.PHYSICAL and group.card_replacement_fee_minor > 0:
+        fee = await charge(
+            ctx, patron.id, FeeType.CARD_REPLACEMENT, group.card_replacement_fee_minor,
+            "Replacement library card", card_id=new.id,
+        )
+    return Replacement(old, new, fee)
+
+
+@dataclass(frozen=True)
+class CardStatus:
+    """The answer to "who is this card, and may they borrow?"."""
+
+    card: Card
+    state: CardState
+    patron: Patron
+    group: PatronGroup
+    policy: Policy
+    blocks: list[Block]
+    may: dict[Action, bool]
+    refusal: str | None  # why the card itself is refused: a code of cards/texts.py
+
+
+async def card_status(ctx: Ctx, number: str) -> CardStatus:
+    card = await find_card(ctx, number)
+    patron = await get_patron(ctx, card.patron_id)
+    group = await ctx.session.get(PatronGroup, patron.group_id)
+    assert group is not None
+    state = state_now(ctx, card)
+    refusal: str | None = None
+    now = ctx.clock.now()
+    if patron.closed_at is not None:
+        refusal = "account_closed"
+    elif patron.expires_at is not None and patron.expires_at <= now:
+        refusal = "account_expired"
+    elif state is not CardState.ACTIVE:
+        refusal = f"card_{state.value}"
+    if state is not CardState.ACTIVE and ctx.actor.kind is not ActorKind.PATRON:
+        await note_refused_use(ctx, card, "status")
+    blocks, policy = await blocks_of_patron(ctx, patron)
+    may = decide(blocks, card_usable=refusal is None)
+    return CardStatus(card, state, patron, group, policy, blocks, may, refusal)

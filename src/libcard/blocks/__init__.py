@@ -1,0 +1,1 @@
+"""Blocks: derived from the ledger and collection cases, or placed by a person or an event."""

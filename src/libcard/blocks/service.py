@@ -1,0 +1,134 @@
+"""Blocks on an account: derived ones computed on every read, stored ones placed and lifted."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from libcard.audit.service import record
+from libcard.blocks.models import StoredBlock
+from libcard.blocks.rules import (
+    AccountSummary,
+    Block,
+    OpenCollectionCase,
+    StoredBlockView,
+    UnpaidReplacement,
+    evaluate,
+)
+from libcard.cards.models import PinCredential
+from libcard.cards.service import get_card
+from libcard.collection.service import open_cases
+from libcard.context import ActorKind, Ctx
+from libcard.errors import Conflict, Forbidden, InvalidInput, NotFound
+from libcard.fees.rules import FeeType
+from libcard.fees.service import fee_views, ledger_events
+from libcard.patrons.models import Patron
+from libcard.patrons.service import get_patron, patron_policy
+from libcard.policy.rules import BlockCode, Policy
+
+
+async def summary_of(ctx: Ctx, patron: Patron) -> AccountSummary:
+    views = await fee_views(ctx, patron.id)
+    replacements = [
+        UnpaidReplacement(v.fee.id, v.fee.created_at, v.status.outstanding_minor)
+        for v in views
+        if v.fee.type == FeeType.REPLACEMENT and v.status.outstanding_minor > 0
+    ]
+    cases = [
+        OpenCollectionCase(c.id, c.handed_over_at or c.created_at, c.amount_minor)
+        for c in await open_cases(ctx, patron.id)
+    ]
+    stored = [
+        StoredBlockView(b.id, BlockCode(b.code), b.created_at, b.reason, b.ends_at, b.card_id)
+        for b in (
+            await ctx.session.scalars(
+                select(StoredBlock).where(
+                    StoredBlock.patron_id == patron.id, StoredBlock.lifted_at.is_(None)
+                )
+            )
+        ).all()
+    ]
+    credential = await ctx.session.get(PinCredential, patron.id)
+    if credential is not None and credential.locked_at is not None:
+        stored.append(StoredBlockView(0, BlockCode.PIN_LOCKED, credential.locked_at))
+    return AccountSummary(
+        ledger=await ledger_events(ctx, patron.id),
+        unpaid_replacements=replacements,
+        collection_cases=cases,
+        stored=stored,
+    )
+
+
+async def blocks_of_patron(ctx: Ctx, patron: Patron) -> tuple[list[Block], Policy]:
+    policy = await patron_policy(ctx, patron)
+    return evaluate(await summary_of(ctx, patron), policy, ctx.clock.now()), policy
+
+
+async def blocks_of(ctx: Ctx, patron_id: int) -> tuple[list[Block], Policy]:
+    return await blocks_of_patron(ctx, await get_patron(ctx, patron_id))
+
+
+async def place_staff_block(
+    ctx: Ctx, patron_id: int, reason: str, ends_at: datetime | None = None
+) -> StoredBlock:
+    """R14e: a block set by staff, with a reason and an optional end date."""
+    if ctx.actor.kind not in (ActorKind.DESK, ActorKind.ADMIN):
+        raise Forbidden("forbidden_block", "Only staff may place blocks.")
+    if not reason.strip():
+        raise InvalidInput("reason_required", "A staff block needs a reason the patron can read.")
+    if ends_at is not None and ends_at <= ctx.clock.now():
+        raise InvalidInput("ends_at_past", "A block's end date lies in the future.")
+    patron = await get_patron(ctx, patron_id)
+    return await _place(ctx, patron, BlockCode.STAFF, reason.strip()[:500], ends_at=ends_at)
+
+
+async def retain_card(ctx: Ctx, card_id: int, where: str) -> StoredBlock:
+    """A self-checkout machine kept the card: the account is blocked until the desk lifts it."""
+    if ctx.actor.kind not in (ActorKind.TERMINAL, ActorKind.DESK, ActorKind.ADMIN, ActorKind.SYSTEM):
+        raise Forbidden("forbidden_block", "You may not record a retained card.")
+    card = await get_card(ctx, card_id)
+    patron = await get_patron(ctx, card.patron_id)
+    return await _place(ctx, patron, BlockCode.CARD_RETAINED, where[:500], card_id=card.id)
+
+
+async def _place(
+    ctx: Ctx,
+    patron: Patron,
+    code: BlockCode,
+    reason: str,
+    *,
+    ends_at: datetime | None = None,
+    card_id: int | None = None,
+) -> StoredBlock:
+    block = StoredBlock(
+        institution_id=patron.institution_id, patron_id=patron.id, code=code.value,
+        reason=reason, card_id=card_id, created_at=ctx.clock.now(), ends_at=ends_at,
+        placed_by=ctx.actor.label,
+    )
+    ctx.session.add(block)
+    await ctx.session.flush()
+    await record(
+        ctx, "block:place", "block", block.id, institution_id=patron.institution_id,
+        patron_id=patron.id, code=code.value, reason=reason,
+        ends_at=ends_at.isoformat() if ends_at else None,
+    )
+    return block
+
+
+async def lift_block(ctx: Ctx, block_id: int, note: str | None = None) -> StoredBlock:
+    """Lift a staff block or a retained-card block. PIN lockouts are lifted with a photo ID
+    check (cards.pin.unlock_pin); derived blocks lift when what caused them is settled."""
+    if ctx.actor.kind not in (ActorKind.DESK, ActorKind.ADMIN):
+        raise Forbidden("forbidden_block", "Only staff may lift blocks.")
+    block = await ctx.session.get(StoredBlock, block_id)
+    if block is None or not ctx.actor.may_see_patron(block.patron_id, block.institution_id):
+        raise NotFound("block_not_found", f"No block with id {block_id}.")
+    if block.lifted_at is not None:
+        raise Conflict("block_lifted", "This block has been lifted already.")
+    block.lifted_at, block.lifted_by, block.lift_note = ctx.clock.now(), ctx.actor.label, note
+    await record(
+        ctx, "block:lift", "block", block.id, institution_id=block.institution_id,
+        patron_id=block.patron_id, code=block.code, note=note,
+    )
+    return block

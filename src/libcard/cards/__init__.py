@@ -1,0 +1,1 @@
+"""Cards: numbers, kinds, lifecycle (lost, stolen, replaced), the PIN and its lockout."""

@@ -1,0 +1,1 @@
+"""Debt handed to a collection agency."""

@@ -1,0 +1,1 @@
+"""Fees and their ledger of actions: charge, payment, waiver, refund."""

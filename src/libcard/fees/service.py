@@ -1,0 +1,275 @@
+"""Fees and their ledger: charge, payment (allocated oldest-first), waiver, refund.
+
+Every write first locks the patron row, so a payment racing a new charge, or two payments
+racing each other, are applied one after the other and the balance stays exact.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from libcard.audit.service import record
+from libcard.context import ActorKind, Ctx
+from libcard.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
+from libcard.fees.models import Fee, FeeAction, Payment
+from libcard.fees.rules import (
+    ActionKind,
+    BalanceEvent,
+    FeeStatus,
+    FeeType,
+    Line,
+    OpenFee,
+    PaymentMethod,
+    allocate,
+    fee_status,
+)
+from libcard.kit.money import format_minor
+from libcard.patrons.service import get_patron, get_patron_for_update, patron_policy
+
+CHARGERS = frozenset({ActorKind.DESK, ActorKind.ADMIN, ActorKind.SYSTEM})
+PAYMENT_TAKERS = frozenset(
+    {ActorKind.DESK, ActorKind.ADMIN, ActorKind.SYSTEM, ActorKind.TERMINAL, ActorKind.AGENCY, ActorKind.SERVICE}
+)
+MAX_AMOUNT_MINOR = 100_000_000  # a million kroner: more is a typo, not a library fee
+
+
+@dataclass(frozen=True)
+class FeeView:
+    fee: Fee
+    status: FeeStatus
+
+
+def _check_amount(amount_minor: int) -> None:
+    if not 0 < amount_minor <= MAX_AMOUNT_MINOR:
+        raise InvalidInput("amount", "An amount is a positive number of minor units (øre, cent).")
+
+
+async def charge(
+    ctx: Ctx,
+    patron_id: int,
+    fee_type: FeeType,
+    amount_minor: int,
+    description: str,
+    *,
+    card_id: int | None = None,
+    item_barcode: str | None = None,
+) -> Fee:
+    if ctx.actor.kind not in CHARGERS:
+        raise Forbidden("forbidden_charge", "You may not charge fees.")
+    _check_amount(amount_minor)
+    if not description.strip():
+        raise InvalidInput("description_required", "Say what the fee is for.")
+    patron = await get_patron_for_update(ctx, patron_id)
+    policy = await patron_policy(ctx, patron)
+    fee = Fee(
+        institution_id=patron.institution_id,
+        patron_id=patron.id,
+        type=FeeType(fee_type).value,
+        amount_minor=amount_minor,
+        currency=policy.currency,
+        description=description.strip()[:500],
+        card_id=card_id,
+        item_barcode=item_barcode,
+        created_at=ctx.clock.now(),
+    )
+    ctx.session.add(fee)
+    await ctx.session.flush()
+    await record(
+        ctx, "fee:charge", "fee", fee.id, institution_id=patron.institution_id,
+        patron_id=patron.id, type=fee.type, amount_minor=amount_minor, currency=fee.currency,
+    )
+    return fee
+
+
+async def fee_views(ctx: Ctx, patron_id: int) -> list[FeeView]:
+    fees = list(
+        (await ctx.session.scalars(select(Fee).where(Fee.patron_id == patron_id).order_by(Fee.created_at, Fee.id))).all()
+    )
+    actions = (await ctx.session.scalars(select(FeeAction).where(FeeAction.patron_id == patron_id))).all()
+    lines: dict[int, list[Line]] = defaultdict(list)
+    for action in actions:
+        lines[action.fee_id].append(
+            Line(ActionKind(action.kind), action.amount_minor, action.created_at, action.payment_id)
+        )
+    return [FeeView(fee, fee_status(fee.amount_minor, lines[fee.id])) for fee in fees]
+
+
+async def fees_of(ctx: Ctx, patron_id: int) -> list[FeeView]:
+    await get_patron(ctx, patron_id)
+    return await fee_views(ctx, patron_id)
+
+
+async def balance_of(ctx: Ctx, patron_id: int) -> int:
+    return sum(view.status.outstanding_minor for view in await fees_of(ctx, patron_id))
+
+
+async def get_fee(ctx: Ctx, fee_id: int) -> Fee:
+    fee = await ctx.session.get(Fee, fee_id)
+    if fee is None or not ctx.actor.may_see_patron(fee.patron_id, fee.institution_id):
+        raise NotFound("fee_not_found", f"No fee with id {fee_id}.")
+    return fee
+
+
+async def _view(ctx: Ctx, fee: Fee) -> FeeView:
+    for view in await fee_views(ctx, fee.patron_id):
+        if view.fee.id == fee.id:
+            return view
+    raise NotFound("fee_not_found", f"No fee with id {fee.id}.")
+
+
+async def pay(
+    ctx: Ctx,
+    patron_id: int,
+    amount_minor: int,
+    *,
+    method: PaymentMethod,
+    idempotency_key: str,
+    reference: str | None = None,
+    fee_ids: Sequence[int] | None = None,
+    currency: str | None = None,
+) -> Payment:
+    """Record money received and settle open fees with it, oldest first.
+
+    The same idempotency key twice records one payment: a retried request gets the first
+    payment back; the key reused for a different payment is refused.
+    """
+    if ctx.actor.kind not in PAYMENT_TAKERS:
+        raise Forbidden("forbidden_payment", "You may not record payments.")
+    _check_amount(amount_minor)
+    key = idempotency_key.strip()
+    if not 1 <= len(key) <= 200:
+        raise InvalidInput("idempotency_key", "An idempotency key has 1–200 characters.")
+    patron = await get_patron_for_update(ctx, patron_id)
+    policy = await patron_policy(ctx, patron)
+    if currency is not None and currency != policy.currency:
+        raise InvalidInput("currency_mismatch", f"This library's fees are in {policy.currency}.")
+    earlier = await ctx.session.scalar(
+        select(Payment).where(
+            Payment.institution_id == patron.institution_id, Payment.idempotency_key == key
+        )
+    )
+    if earlier is not None:
+        same = (earlier.patron_id, earlier.amount_minor, earlier.method) == (
+            patron.id, amount_minor, PaymentMethod(method).value,
+        )
+        if same:
+            return earlier
+        raise Conflict("idempotency_key_reused", "This idempotency key belongs to another payment.")
+    views = await fee_views(ctx, patron.id)
+    if fee_ids is not None:
+        wanted = set(fee_ids)
+        unknown = wanted - {v.fee.id for v in views}
+        if unknown:
+            raise NotFound("fee_not_found", f"No such fee(s) on this account: {sorted(unknown)}.")
+        views = [v for v in views if v.fee.id in wanted]
+    open_fees = [
+        OpenFee(v.fee.id, v.fee.created_at, v.status.outstanding_minor)
+        for v in views
+        if v.status.outstanding_minor > 0
+    ]
+    owed = sum(f.outstanding_minor for f in open_fees)
+    if amount_minor > owed:
+        raise RuleViolation(
+            "overpayment",
+            f"The payment of {format_minor(amount_minor, policy.currency)} is more than the "
+            f"{format_minor(owed, policy.currency)} {policy.currency} owed.",
+            owed_minor=owed,
+        )
+    now = ctx.clock.now()
+    payment = Payment(
+        institution_id=patron.institution_id,
+        patron_id=patron.id,
+        amount_minor=amount_minor,
+        currency=policy.currency,
+        method=PaymentMethod(method).value,
+        reference=reference,
+        idempotency_key=key,
+        created_at=now,
+    )
+    ctx.session.add(payment)
+    await ctx.session.flush()
+    for fee_id, share in allocate(amount_minor, open_fees):
+        ctx.session.add(
+            FeeAction(
+                fee_id=fee_id, patron_id=patron.id, kind=ActionKind.PAYMENT.value,
+                amount_minor=share, payment_id=payment.id, actor_label=ctx.actor.label,
+                created_at=now,
+            )
+        )
+    await ctx.session.flush()
+    await record(
+        ctx, "fee:pay", "payment", payment.id, institution_id=patron.institution_id,
+        patron_id=patron.id, amount_minor=amount_minor, method=payment.method,
+        reference=reference,
+    )
+    return payment
+
+
+async def waive(ctx: Ctx, fee_id: int, reason: str, amount_minor: int | None = None) -> FeeView:
+    """Forgive (part of) what is still owed on a fee; staff only, with a reason."""
+    if ctx.actor.kind not in (ActorKind.DESK, ActorKind.ADMIN, ActorKind.SYSTEM):
+        raise Forbidden("forbidden_waive", "Only staff may waive fees.")
+    if not reason.strip():
+        raise InvalidInput("reason_required", "Say why the fee is waived.")
+    fee = await get_fee(ctx, fee_id)
+    await get_patron_for_update(ctx, fee.patron_id)
+    view = await _view(ctx, fee)
+    amount = view.status.outstanding_minor if amount_minor is None else amount_minor
+    if view.status.outstanding_minor == 0:
+        raise Conflict("fee_settled", "Nothing is owed on this fee.")
+    _check_amount(amount)
+    if amount > view.status.outstanding_minor:
+        raise RuleViolation("waiver_too_large", "A waiver cannot exceed what is owed on the fee.")
+    return await _act(ctx, fee, ActionKind.WAIVER, amount, reason)
+
+
+async def refund(ctx: Ctx, fee_id: int, reason: str, amount_minor: int | None = None) -> FeeView:
+    """Give money paid for a fee back (a fee charged in error, material returned after payment)."""
+    if ctx.actor.kind not in (ActorKind.DESK, ActorKind.ADMIN, ActorKind.SYSTEM):
+        raise Forbidden("forbidden_refund", "Only staff may refund fees.")
+    if not reason.strip():
+        raise InvalidInput("reason_required", "Say why the fee is refunded.")
+    fee = await get_fee(ctx, fee_id)
+    await get_patron_for_update(ctx, fee.patron_id)
+    view = await _view(ctx, fee)
+    amount = view.status.refundable_minor if amount_minor is None else amount_minor
+    if view.status.refundable_minor == 0:
+        raise Conflict("nothing_to_refund", "Nothing has been paid on this fee that could be refunded.")
+    _check_amount(amount)
+    if amount > view.status.refundable_minor:
+        raise RuleViolation("refund_too_large", "A refund cannot exceed what was paid for the fee.")
+    return await _act(ctx, fee, ActionKind.REFUND, amount, reason)
+
+
+async def _act(ctx: Ctx, fee: Fee, kind: ActionKind, amount: int, reason: str) -> FeeView:
+    ctx.session.add(
+        FeeAction(
+            fee_id=fee.id, patron_id=fee.patron_id, kind=kind.value, amount_minor=amount,
+            reason=reason.strip()[:500], actor_label=ctx.actor.label, created_at=ctx.clock.now(),
+        )
+    )
+    await ctx.session.flush()
+    await record(
+        ctx, f"fee:{kind.value}", "fee", fee.id, institution_id=fee.institution_id,
+        patron_id=fee.patron_id, amount_minor=amount, reason=reason,
+    )
+    return await _view(ctx, fee)
+
+
+async def ledger_events(ctx: Ctx, patron_id: int) -> list[BalanceEvent]:
+    """The balance's history in order: + each charge, − each payment and waiver."""
+    fees = (await ctx.session.execute(
+        select(Fee.id, Fee.created_at, Fee.amount_minor).where(Fee.patron_id == patron_id)
+    )).all()
+    actions = (await ctx.session.execute(
+        select(FeeAction.id, FeeAction.created_at, FeeAction.amount_minor).where(
+            FeeAction.patron_id == patron_id, FeeAction.kind != ActionKind.REFUND.value
+        )
+    )).all()
+    keyed = [((at, 0, fid), BalanceEvent(at, amount)) for fid, at, amount in fees]
+    keyed += [((at, 1, aid), BalanceEvent(at, -amount)) for aid, at, amount in actions]
+    return [event for _, event in sorted(keyed, key=lambda pair: pair[0])]

@@ -1,0 +1,1 @@
+"""Domain-free helpers: money, clock, secrets, i18n."""

@@ -1,0 +1,29 @@
+"""Every table, imported in one place so that migrations and tests see the whole schema."""
+
+from libcard.access.models import ApiToken, Throttle
+from libcard.audit.models import AuditEvent
+from libcard.blocks.models import StoredBlock
+from libcard.cards.models import Card, PinCredential
+from libcard.collection.models import CollectionCase
+from libcard.db import Base
+from libcard.fees.models import Fee, FeeAction, Payment
+from libcard.patrons.models import Patron, SecretToken
+from libcard.policy.models import Institution, PatronGroup
+
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "Base",
+    "Card",
+    "CollectionCase",
+    "Fee",
+    "FeeAction",
+    "Institution",
+    "PatronGroup",
+    "Patron",
+    "Payment",
+    "PinCredential",
+    "SecretToken",
+    "StoredBlock",
+    "Throttle",
+]

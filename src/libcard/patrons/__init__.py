@@ -1,0 +1,1 @@
+"""Patron accounts, personal data and who owns each field, activation, passwords."""

@@ -1,0 +1,1 @@
+"""Institutions, patron groups and everything they configure."""

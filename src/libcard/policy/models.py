@@ -1,0 +1,57 @@
+"""Institutions and patron groups: the stored half of policy."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from libcard.db import Base
+
+
+class Institution(Base):
+    __tablename__ = "institution"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # Card numbers this institution issues: prefix + serial + Luhn digit, `card_number_length` long.
+    card_prefix: Mapped[str] = mapped_column(String(8), unique=True)
+    card_number_length: Mapped[int] = mapped_column(default=14)
+    next_card_serial: Mapped[int] = mapped_column(default=1)
+    currency: Mapped[str] = mapped_column(String(3))
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Copenhagen")
+    default_language: Mapped[str] = mapped_column(String(5), default="da")
+    max_wrong_pins: Mapped[int] = mapped_column(default=3)
+    fee_block_threshold_minor: Mapped[int] = mapped_column(default=22500)
+    fee_block_comparison: Mapped[str] = mapped_column(String(2), default="ge")
+    fee_block_lifts_at: Mapped[str] = mapped_column(String(16), default="zero")
+    # {block code: [actions it stops]}; codes missing here stop every action.
+    block_effects: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    activation_code_days: Mapped[int] = mapped_column(default=30)
+    password_reset_minutes: Mapped[int] = mapped_column(default=60)
+    card_valid_years: Mapped[int] = mapped_column(default=5)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class PatronGroup(Base):
+    __tablename__ = "patron_group"
+    __table_args__ = (UniqueConstraint("institution_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), index=True)
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    may_hold_physical_card: Mapped[bool] = mapped_column(default=True)
+    card_replacement_fee_minor: Mapped[int] = mapped_column(default=0)
+    # {personal field: owner}; owners are registry, identity_portal, desk, patron.
+    field_owners: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Optional overrides of the institution's defaults for this group.
+    max_wrong_pins: Mapped[int | None] = mapped_column(default=None)
+    fee_block_threshold_minor: Mapped[int | None] = mapped_column(default=None)
+    block_effects: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

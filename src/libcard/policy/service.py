@@ -1,0 +1,277 @@
+"""Institutions and patron groups: create, read, change, and the effective policy of a group."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+
+from libcard.audit.service import record
+from libcard.context import ActorKind, Ctx
+from libcard.errors import Conflict, Forbidden, InvalidInput, NotFound
+from libcard.kit.money import check_currency
+from libcard.policy.models import Institution, PatronGroup
+from libcard.policy.rules import (
+    DEFAULT_MAY_HOLD_PHYSICAL,
+    PERSONAL_FIELDS,
+    Action,
+    BlockCode,
+    FeeBlockLift,
+    FeeComparison,
+    FieldOwner,
+    Policy,
+    parse_effects,
+    parse_owners,
+)
+
+INSTITUTION_POLICY_FIELDS = frozenset(
+    {
+        "name",
+        "currency",
+        "timezone",
+        "default_language",
+        "max_wrong_pins",
+        "fee_block_threshold_minor",
+        "fee_block_comparison",
+        "fee_block_lifts_at",
+        "block_effects",
+        "activation_code_days",
+        "password_reset_minutes",
+        "card_valid_years",
+    }
+)
+GROUP_POLICY_FIELDS = frozenset(
+    {
+        "name",
+        "may_hold_physical_card",
+        "card_replacement_fee_minor",
+        "field_owners",
+        "max_wrong_pins",
+        "fee_block_threshold_minor",
+        "block_effects",
+    }
+)
+
+
+def policy_of(institution: Institution, group: PatronGroup) -> Policy:
+    """The effective policy: the group's overrides over the institution's defaults."""
+    effects = parse_effects(institution.block_effects)
+    effects.update(parse_effects(group.block_effects))
+    return Policy(
+        currency=institution.currency,
+        max_wrong_pins=group.max_wrong_pins or institution.max_wrong_pins,
+        fee_block_threshold_minor=(
+            group.fee_block_threshold_minor
+            if group.fee_block_threshold_minor is not None
+            else institution.fee_block_threshold_minor
+        ),
+        fee_block_comparison=FeeComparison(institution.fee_block_comparison),
+        fee_block_lifts_at=FeeBlockLift(institution.fee_block_lifts_at),
+        may_hold_physical_card=group.may_hold_physical_card,
+        card_replacement_fee_minor=group.card_replacement_fee_minor,
+        field_owners=parse_owners(group.field_owners, group.code),
+        block_effects=effects,
+    )
+
+
+def _require_admin(ctx: Ctx, institution_id: int | None) -> None:
+    if ctx.actor.kind not in (ActorKind.ADMIN, ActorKind.SYSTEM):
+        raise Forbidden("forbidden_policy", "Only an administrator may change policy.")
+    if institution_id is not None and not ctx.actor.may_see_institution(institution_id):
+        raise Forbidden("forbidden_institution", "This institution is not yours to change.")
+
+
+async def get_institution(ctx: Ctx, institution_id: int) -> Institution:
+    institution = await ctx.session.get(Institution, institution_id)
+    if institution is None or not ctx.actor.may_see_institution(institution_id):
+        raise NotFound("institution_not_found", f"No institution with id {institution_id}.")
+    return institution
+
+
+async def list_institutions(ctx: Ctx) -> list[Institution]:
+    query = select(Institution).order_by(Institution.id)
+    if ctx.actor.institution_id is not None:
+        query = query.where(Institution.id == ctx.actor.institution_id)
+    return list((await ctx.session.scalars(query)).all())
+
+
+async def get_group(ctx: Ctx, group_id: int) -> PatronGroup:
+    group = await ctx.session.get(PatronGroup, group_id)
+    if group is None or not ctx.actor.may_see_institution(group.institution_id):
+        raise NotFound("group_not_found", f"No patron group with id {group_id}.")
+    return group
+
+
+async def group_by_code(ctx: Ctx, institution_id: int, code: str) -> PatronGroup:
+    group = await ctx.session.scalar(
+        select(PatronGroup).where(
+            PatronGroup.institution_id == institution_id, PatronGroup.code == code
+        )
+    )
+    if group is None:
+        raise NotFound("group_not_found", f"No patron group {code!r} in this institution.")
+    return group
+
+
+async def list_groups(ctx: Ctx, institution_id: int) -> list[PatronGroup]:
+    await get_institution(ctx, institution_id)
+    query = select(PatronGroup).where(PatronGroup.institution_id == institution_id)
+    return list((await ctx.session.scalars(query.order_by(PatronGroup.id))).all())
+
+
+async def policy_for_group(ctx: Ctx, group_id: int) -> tuple[Institution, PatronGroup, Policy]:
+    group = await ctx.session.get(PatronGroup, group_id)
+    if group is None:
+        raise NotFound("group_not_found", f"No patron group with id {group_id}.")
+    institution = await ctx.session.get(Institution, group.institution_id)
+    assert institution is not None  # foreign key
+    return institution, group, policy_of(institution, group)
+
+
+def _check_institution_values(values: Mapping[str, Any]) -> None:
+    if "currency" in values:
+        check_currency(values["currency"])
+    if "max_wrong_pins" in values and not 1 <= values["max_wrong_pins"] <= 20:
+        raise InvalidInput("invalid_policy", "max_wrong_pins must be between 1 and 20.")
+    if "fee_block_threshold_minor" in values and values["fee_block_threshold_minor"] < 1:
+        raise InvalidInput("invalid_policy", "The fee-block threshold must be positive.")
+    if "fee_block_comparison" in values:
+        _enum(FeeComparison, values["fee_block_comparison"], "fee_block_comparison")
+    if "fee_block_lifts_at" in values:
+        _enum(FeeBlockLift, values["fee_block_lifts_at"], "fee_block_lifts_at")
+    if values.get("block_effects") is not None:
+        _check_effects(values["block_effects"])
+    for key in ("activation_code_days", "password_reset_minutes", "card_valid_years"):
+        if key in values and values[key] < 1:
+            raise InvalidInput("invalid_policy", f"{key} must be at least 1.")
+
+
+def _check_group_values(values: Mapping[str, Any]) -> None:
+    if values.get("card_replacement_fee_minor", 0) < 0:
+        raise InvalidInput("invalid_policy", "The card replacement fee cannot be negative.")
+    if values.get("max_wrong_pins") is not None and not 1 <= values["max_wrong_pins"] <= 20:
+        raise InvalidInput("invalid_policy", "max_wrong_pins must be between 1 and 20.")
+    if values.get("fee_block_threshold_minor") is not None:
+        if values["fee_block_threshold_minor"] < 1:
+            raise InvalidInput("invalid_policy", "The fee-block threshold must be positive.")
+    if values.get("field_owners") is not None:
+        for name, owner in values["field_owners"].items():
+            if name not in PERSONAL_FIELDS:
+                known = ", ".join(PERSONAL_FIELDS)
+                raise InvalidInput("invalid_policy", f"Unknown field {name!r}; fields: {known}.")
+            _enum(FieldOwner, owner, f"owner of {name}")
+    if values.get("block_effects") is not None:
+        _check_effects(values["block_effects"])
+
+
+def _check_effects(effects: Mapping[str, Any]) -> None:
+    for code, actions in effects.items():
+        _enum(BlockCode, code, "block code")
+        for action in actions:
+            _enum(Action, action, f"action stopped by {code}")
+
+
+def _enum(kind: Any, value: Any, what: str) -> None:
+    try:
+        kind(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise InvalidInput("invalid_policy", f"{value!r} is not a valid {what}; use {allowed}.")
+
+
+async def create_institution(
+    ctx: Ctx, *, code: str, name: str, card_prefix: str, currency: str = "DKK", **values: Any
+) -> Institution:
+    _require_admin(ctx, None)
+    if ctx.actor.institution_id is not None:
+        raise Forbidden("forbidden_institution", "Only a deployment administrator adds institutions.")
+    if not card_prefix.isdigit() or not 1 <= len(card_prefix) <= 8:
+        raise InvalidInput("invalid_policy", "A card prefix is 1–8 digits.")
+    _check_institution_values({"currency": currency, **values})
+    clash = await ctx.session.scalar(
+        select(Institution).where((Institution.code == code) | (Institution.card_prefix == card_prefix))
+    )
+    if clash is not None:
+        raise Conflict("institution_exists", "An institution with this code or prefix exists.")
+    now = ctx.clock.now()
+    institution = Institution(
+        code=code,
+        name=name,
+        card_prefix=card_prefix,
+        currency=currency,
+        created_at=now,
+        updated_at=now,
+        **{k: v for k, v in values.items() if k in INSTITUTION_POLICY_FIELDS},
+    )
+    ctx.session.add(institution)
+    await ctx.session.flush()
+    await record(ctx, "institution:create", "institution", institution.id, institution_id=institution.id)
+    return institution
+
+
+async def update_institution(ctx: Ctx, institution_id: int, changes: Mapping[str, Any]) -> Institution:
+    _require_admin(ctx, institution_id)
+    institution = await get_institution(ctx, institution_id)
+    unknown = set(changes) - INSTITUTION_POLICY_FIELDS
+    if unknown:
+        raise InvalidInput("invalid_policy", f"Not a policy setting: {', '.join(sorted(unknown))}.")
+    _check_institution_values(changes)
+    for key, value in changes.items():
+        setattr(institution, key, value)
+    institution.updated_at = ctx.clock.now()
+    await record(
+        ctx, "policy:update", "institution", institution_id, institution_id=institution_id,
+        changes=dict(changes),
+    )
+    return institution
+
+
+async def create_group(
+    ctx: Ctx, institution_id: int, *, code: str, name: str, **values: Any
+) -> PatronGroup:
+    _require_admin(ctx, institution_id)
+    await get_institution(ctx, institution_id)
+    _check_group_values(values)
+    existing = await ctx.session.scalar(
+        select(PatronGroup).where(
+            PatronGroup.institution_id == institution_id, PatronGroup.code == code
+        )
+    )
+    if existing is not None:
+        raise Conflict("group_exists", f"The group {code!r} exists in this institution.")
+    now = ctx.clock.now()
+    values.setdefault("may_hold_physical_card", DEFAULT_MAY_HOLD_PHYSICAL.get(code, True))
+    group = PatronGroup(
+        institution_id=institution_id,
+        code=code,
+        name=name,
+        created_at=now,
+        updated_at=now,
+        **{k: v for k, v in values.items() if k in GROUP_POLICY_FIELDS},
+    )
+    if group.field_owners is None or not group.field_owners:
+        group.field_owners = {k: v.value for k, v in parse_owners(None, code).items()}
+    ctx.session.add(group)
+    await ctx.session.flush()
+    await record(ctx, "group:create", "patron_group", group.id, institution_id=institution_id)
+    return group
+
+
+async def update_group(ctx: Ctx, group_id: int, changes: Mapping[str, Any]) -> PatronGroup:
+    group = await get_group(ctx, group_id)
+    _require_admin(ctx, group.institution_id)
+    unknown = set(changes) - GROUP_POLICY_FIELDS
+    if unknown:
+        raise InvalidInput("invalid_policy", f"Not a group setting: {', '.join(sorted(unknown))}.")
+    _check_group_values(changes)
+    for key, value in changes.items():
+        if key == "field_owners" and value is not None:
+            value = {**(group.field_owners or {}), **value}
+        setattr(group, key, value)
+    group.updated_at = ctx.clock.now()
+    await record(
+        ctx, "policy:update", "patron_group", group_id, institution_id=group.institution_id,
+        changes=dict(changes),
+    )
+    return group

@@ -175,6 +175,11 @@ def describe(block: Block, policy: Policy, language: str, timezone: str) -> Bloc
         reason = ""
     return BlockText(
         title=pick(TITLES[block.code], language),
-        reason=reason.format(**values),
-        lift=lift.format(**values),
+        reason=_sentence(reason.format(**values)),
+        lift=_sentence(lift.format(**values)),
     )
+
+
+def _sentence(text: str) -> str:
+    # Danish amounts end in "kr."; a sentence ending on one must not end in "kr..".
+    return text.replace("..", ".")

@@ -77,8 +77,15 @@ def luhn_check_digit(payload: str) -> str:
     return str((10 - total % 10) % 10)
 
 
+def _ascii_digits(text: str) -> bool:
+    """0-9 only: str.isdigit() also accepts '²' or Arabic-Indic digits, which int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def luhn_valid(number: str) -> bool:
-    return number.isdigit() and len(number) >= 2 and luhn_check_digit(number[:-1]) == number[-1]
+    return (
+        _ascii_digits(number) and len(number) >= 2 and luhn_check_digit(number[:-1]) == number[-1]
+    )
 
 
 def make_card_number(prefix: str, serial: int, length: int) -> str:
@@ -107,7 +114,7 @@ def check_number_format(number: str) -> None:
 
 def check_issued_number(number: str, prefix: str, length: int) -> None:
     """A number with the institution's prefix and length must carry a valid check digit."""
-    if not (number.isdigit() and number.startswith(prefix) and len(number) == length):
+    if not looks_issued(number, prefix, length):
         raise InvalidInput(
             "card_number_format",
             f"Card numbers of this library have {length} digits and start with {prefix}.",
@@ -120,7 +127,7 @@ def check_issued_number(number: str, prefix: str, length: int) -> None:
 
 
 def looks_issued(number: str, prefix: str, length: int) -> bool:
-    return number.isdigit() and number.startswith(prefix) and len(number) == length
+    return _ascii_digits(number) and number.startswith(prefix) and len(number) == length
 
 
 def effective_state(state: CardState, expires_at: datetime | None, now: datetime) -> CardState:

@@ -114,7 +114,7 @@ async def get_fee(ctx: Ctx, fee_id: int) -> Fee:
     return fee
 
 
-async def _view(ctx: Ctx, fee: Fee) -> FeeView:
+async def fee_view(ctx: Ctx, fee: Fee) -> FeeView:
     for view in await fee_views(ctx, fee.patron_id):
         if view.fee.id == fee.id:
             return view
@@ -217,7 +217,7 @@ async def waive(ctx: Ctx, fee_id: int, reason: str, amount_minor: int | None = N
         raise InvalidInput("reason_required", "Say why the fee is waived.")
     fee = await get_fee(ctx, fee_id)
     await get_patron_for_update(ctx, fee.patron_id)
-    view = await _view(ctx, fee)
+    view = await fee_view(ctx, fee)
     amount = view.status.outstanding_minor if amount_minor is None else amount_minor
     if view.status.outstanding_minor == 0:
         raise Conflict("fee_settled", "Nothing is owed on this fee.")
@@ -235,7 +235,7 @@ async def refund(ctx: Ctx, fee_id: int, reason: str, amount_minor: int | None = 
         raise InvalidInput("reason_required", "Say why the fee is refunded.")
     fee = await get_fee(ctx, fee_id)
     await get_patron_for_update(ctx, fee.patron_id)
-    view = await _view(ctx, fee)
+    view = await fee_view(ctx, fee)
     amount = view.status.refundable_minor if amount_minor is None else amount_minor
     if view.status.refundable_minor == 0:
         raise Conflict("nothing_to_refund", "Nothing has been paid on this fee that could be refunded.")
@@ -257,7 +257,7 @@ async def _act(ctx: Ctx, fee: Fee, kind: ActionKind, amount: int, reason: str) -
         ctx, f"fee:{kind.value}", "fee", fee.id, institution_id=fee.institution_id,
         patron_id=fee.patron_id, amount_minor=amount, reason=reason,
     )
-    return await _view(ctx, fee)
+    return await fee_view(ctx, fee)
 
 
 async def ledger_events(ctx: Ctx, patron_id: int) -> list[BalanceEvent]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, Inexact, InvalidOperation
 
 from libcard.errors import InvalidInput
 
@@ -47,6 +47,9 @@ def format_minor(minor: int, currency: str) -> str:
     return f"{sign}{whole}.{frac:0{exponent}d}"
 
 
+_EXACT = Context(prec=64, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[Inexact])
+
+
 def parse_amount(text: str, currency: str) -> int:
     """'225.00' DKK → 22500. Refuses more decimals than the currency has."""
     exponent = CURRENCY_EXPONENTS[check_currency(currency)]
@@ -54,10 +57,16 @@ def parse_amount(text: str, currency: str) -> int:
         value = Decimal(text.strip())
     except InvalidOperation:
         raise InvalidInput("invalid_amount", f"{text!r} is not an amount.") from None
-    if not value.is_finite():
+    # Beyond 10^15 units no fee is meant, and int() of '1e999999' alone takes half a minute.
+    if not value.is_finite() or (value and value.adjusted() >= 15):
         raise InvalidInput("invalid_amount", f"{text!r} is not an amount.")
-    scaled = value.scaleb(exponent)
-    if scaled != scaled.to_integral_value():
+    try:
+        # Exact, never rounded to the default 28 digits: '…000.001' must not pass as '…000'.
+        scaled = value.scaleb(exponent, _EXACT)
+        whole = scaled == scaled.to_integral_value()
+    except Inexact:
+        whole = False
+    if not whole:
         raise InvalidInput(
             "invalid_amount", f"{currency} amounts have at most {exponent} decimals: {text!r}."
         )

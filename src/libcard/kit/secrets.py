@@ -90,6 +90,12 @@ def normalise_code(text: str) -> str:
 _hasher = PasswordHasher()  # argon2-cffi defaults are Argon2id with RFC 9106 low-memory params
 
 
+def configure_password_hashing(*, time_cost: int, memory_kib: int) -> None:
+    """Set the Argon2id cost; tests use a cheap one, production keeps the defaults."""
+    global _hasher  # noqa: PLW0603 — one hasher per process, set before serving
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)
+
+
 async def hash_password(password: str) -> str:
     # Argon2 is deliberately slow; keep it off the event loop.
     return await asyncio.to_thread(_hasher.hash, password)

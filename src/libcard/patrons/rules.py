@@ -25,7 +25,7 @@ COMMON_PASSWORDS = frozenset(
 
 def check_pin(pin: str) -> None:
     """4–8 digits, and not trivially guessable: no single repeated digit, no straight run."""
-    if not PIN_PATTERN.match(pin):
+    if not PIN_PATTERN.fullmatch(pin):  # fullmatch: `$` alone lets a trailing newline in
         raise InvalidInput("pin_format", "A PIN is 4 to 8 digits.")
     if len(set(pin)) == 1:
         raise InvalidInput("pin_trivial", "A PIN of one repeated digit is too easy to guess.")

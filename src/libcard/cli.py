@@ -1,0 +1,144 @@
+"""The `libcard` command: serve, db upgrade, token create, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from libcard import demo as demo_data
+from libcard.access.scopes import ALL_SCOPES, Scope
+from libcard.access.service import create_token
+from libcard.config import Settings, get_settings
+from libcard.context import ActorKind
+from libcard.migrate import upgrade
+from libcard.policy.models import Institution
+from libcard.runtime import Runtime
+
+app = typer.Typer(help="libcard: library cards and patron accounts.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
+console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration to the configured database."""
+    settings = _settings()
+    upgrade(settings.database_url)
+    console.print("[green]Database schema is up to date.[/green]")
+
+
+@app.command()
+def serve(
+    demo: Annotated[bool, typer.Option("--demo", help="Load the demo institution.")] = False,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port (default 8000).")] = None,
+) -> None:
+    """Run libcard: migrations first, then the HTTP API."""
+    import uvicorn  # noqa: PLC0415 — only the server needs it
+
+    from libcard.web.app import create_app  # noqa: PLC0415
+
+    settings = _settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    upgrade(settings.database_url)
+    runtime = Runtime.build(settings)
+    if demo:
+        summary = asyncio.run(_load_demo(runtime))
+        _print_demo(summary)
+        runtime = Runtime.build(settings)  # a fresh engine for the server's own event loop
+    bind_host, bind_port = host or settings.http_host, port or settings.http_port
+    console.print(f"libcard listening on http://{bind_host}:{bind_port}  (API: /api/v1/docs)")
+    # No access log: card numbers appear in request paths.
+    uvicorn.run(
+        create_app(runtime, own_runtime=True), host=bind_host, port=bind_port,
+        access_log=False, log_level=settings.log_level.lower(),
+    )
+
+
+async def _load_demo(runtime: Runtime) -> dict[str, object]:
+    try:
+        await demo_data.load(runtime)
+        return await demo_data.describe(runtime)
+    finally:
+        await runtime.close()
+
+
+def _print_demo(summary: dict[str, object]) -> None:
+    table = Table(title="Demo patrons (password for all: " + str(summary["password_for_all"]) + ")")
+    for column in ("who", "group", "card", "e-card", "PIN", "state", "blocks"):
+        table.add_column(column)
+    for patron in summary["patrons"]:  # type: ignore[attr-defined]
+        table.add_row(
+            patron["name"], patron["group"], patron["card_number"], patron["ecard_number"],
+            patron["pin"] or f"code {patron['activation_code']}", patron["expected_state"],
+            ", ".join(patron["block_codes"]),
+        )
+    console.print(table)
+    console.print(f"API token with every scope: [bold]{summary['api_token']}[/bold]")
+
+
+@app.command()
+def demo(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Load the demo if needed and print its patrons, logins and a fresh API token."""
+    settings = _settings()
+    upgrade(settings.database_url)
+    summary = asyncio.run(_load_demo(Runtime.build(settings)))
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+    else:
+        _print_demo(summary)
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option(help="Who or what uses the token.")],
+    actor: Annotated[ActorKind, typer.Option(help="The actor the token acts as.")] = ActorKind.ADMIN,
+    scope: Annotated[list[Scope] | None, typer.Option(help="A scope; repeat. Default: all.")] = None,
+    institution: Annotated[str | None, typer.Option(help="Institution code; none = all.")] = None,
+    patron_id: Annotated[int | None, typer.Option(help="Limit the token to one patron.")] = None,
+    valid_days: Annotated[int | None, typer.Option(help="Expire after this many days.")] = None,
+) -> None:
+    """Make an API token and print its secret (shown this once)."""
+    settings = _settings()
+    upgrade(settings.database_url)
+
+    async def run() -> str:
+        runtime = Runtime.build(settings)
+        try:
+            async with runtime.unit() as ctx:
+                institution_id = None
+                if institution is not None:
+                    institution_id = await ctx.session.scalar(
+                        select(Institution.id).where(Institution.code == institution)
+                    )
+                    if institution_id is None:
+                        raise typer.BadParameter(f"No institution with code {institution!r}.")
+                _, secret = await create_token(
+                    ctx, name=name, actor_kind=actor, scopes=scope or ALL_SCOPES,
+                    institution_id=institution_id, patron_id=patron_id, valid_days=valid_days,
+                )
+                return secret
+        finally:
+            await runtime.close()
+
+    typer.echo(asyncio.run(run()))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,205 @@
+"""The demo institution: a patron in every state the rules know, for trying libcard out.
+
+Loaded by `libcard serve --demo` and `libcard demo`; every login it prints works.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from libcard.access.scopes import ALL_SCOPES
+from libcard.access.service import create_token
+from libcard.accounts.service import register_patron
+from libcard.blocks.service import blocks_of, place_staff_block
+from libcard.cards.activation import activate
+from libcard.cards.models import Card
+from libcard.cards.pin import verify_pin
+from libcard.cards.rules import CardKind
+from libcard.cards.service import issue_card, report_lost
+from libcard.collection.service import hand_over
+from libcard.context import Actor, ActorKind, Ctx
+from libcard.fees.rules import FeeType, PaymentMethod
+from libcard.fees.service import charge, pay
+from libcard.patrons.credentials import issue_activation_code
+from libcard.patrons.models import Patron
+from libcard.policy.models import Institution
+from libcard.policy.service import create_group, create_institution
+from libcard.runtime import Runtime
+
+DEMO_CODE = "demo"
+DEMO_PASSWORD = "Reading-Room-42"
+DEMO_DESK = Actor(kind=ActorKind.DESK, label="demo desk")
+
+
+@dataclass
+class DemoPatron:
+    key: str
+    name: str
+    group: str
+    email: str
+    card_number: str
+    ecard_number: str
+    pin: str | None
+    password: str | None
+    expected_state: str
+    block_codes: list[str] = field(default_factory=list)
+    may_borrow: bool = True
+    note: str = ""
+    activation_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Spec:
+    key: str
+    first: str
+    last: str
+    group: str
+    pin: str = "2580"
+    activate: bool = True
+    physical: bool = True
+    note: str = ""
+
+
+SPECS = [
+    Spec("ok", "Karen", "Holm", "external", note="Everything in order."),
+    Spec("student", "Mads", "Berg", "student", physical=False, note="A student: e-card only (R4)."),
+    Spec("employee", "Lene", "Dahl", "employee", note="An employee with a campus badge."),
+    Spec("fee_blocked", "Ole", "Krogh", "external", note="Owes 250.00 DKK: fee block (R14b)."),
+    Spec("replacement_unpaid", "Sara", "Lund", "external", note="Unpaid replacement invoice (R14c)."),
+    Spec("in_collection", "Jens", "Vang", "external", note="Debt with the collection agency (R14d)."),
+    Spec("staff_blocked", "Anne", "Skov", "external", note="Blocked by staff until a date (R14e)."),
+    Spec("pin_locked", "Peter", "Friis", "external", pin="3691", note="Three wrong PINs (R6)."),
+    Spec("pin_one_left", "Ida", "Nørgaard", "external", pin="4826", note="One wrong PIN short of lockout."),
+    Spec("not_activated", "Emil", "Bach", "external", activate=False, note="Not activated (R1)."),
+    Spec("lost_card", "Maria", "Juhl", "external", note="Physical card lost; the e-card works (R10)."),
+    Spec("expired", "Hans", "Møller", "external", note="Physical card expired; the e-card works."),
+]
+
+
+async def _institution(ctx: Ctx) -> Institution | None:
+    return await ctx.session.scalar(select(Institution).where(Institution.code == DEMO_CODE))
+
+
+async def load(runtime: Runtime) -> bool:
+    """Create the demo institution and its patrons; False if it is there already."""
+    async with runtime.unit() as ctx:
+        if await _institution(ctx) is not None:
+            return False
+        institution = await create_institution(
+            ctx, code=DEMO_CODE, name="Nordby University Library", card_prefix="2770",
+            currency="DKK", default_language="da",
+        )
+        await create_group(ctx, institution.id, code="student", name="Students")
+        await create_group(ctx, institution.id, code="employee", name="Employees")
+        await create_group(
+            ctx, institution.id, code="external", name="External users",
+            card_replacement_fee_minor=5000,
+        )
+        for spec in SPECS:
+            await _load_patron(ctx, institution, spec)
+    return True
+
+
+async def _load_patron(ctx: Ctx, institution: Institution, spec: Spec) -> None:
+    email = f"{spec.first.lower()}.{spec.key.replace('_', '-')}@demo.libcard.test"
+    fields: dict[str, Any] = {"first_name": spec.first, "last_name": spec.last}
+    fields["institutional_email" if spec.group in ("student", "employee") else "email"] = email
+    if spec.group == "external":
+        fields.update(street="Bibliotekvej 1", postal_code="8000", city="Aarhus", country="DK")
+    ids = {"registry_id": f"S{spec.key}"} if spec.group == "student" else {}
+    if spec.group == "employee":
+        ids = {"identity_id": f"E{spec.key}"}
+    registration = await register_patron(ctx, institution.id, spec.group, fields, **ids)
+    patron = registration.patron
+    card: Card = registration.ecard
+    if spec.physical:
+        kind = CardKind.EMPLOYEE_BADGE if spec.group == "employee" else CardKind.PHYSICAL
+        number = f"B{patron.id:07d}" if kind is CardKind.EMPLOYEE_BADGE else None
+        card = await issue_card(ctx, patron.id, kind, number=number)
+    if spec.activate:
+        _, code = await issue_activation_code(ctx, patron.id, "letter")
+        assert card.number is not None
+        await activate(ctx, card.number, code, DEMO_PASSWORD, spec.pin)
+    desk = ctx.as_actor(DEMO_DESK)
+    now = ctx.clock.now()
+    if spec.key == "fee_blocked":
+        await charge(desk, patron.id, FeeType.OVERDUE, 15000, "Overdue: 'Kongens Fald'")
+        await charge(desk, patron.id, FeeType.OVERDUE, 10000, "Overdue: 'Gift'")
+    elif spec.key == "replacement_unpaid":
+        fee = await charge(desk, patron.id, FeeType.REPLACEMENT, 18000, "Lost: 'Pelle Erobreren'")
+        await pay(desk, patron.id, 3000, method=PaymentMethod.CASH, idempotency_key=f"demo-{fee.id}")
+    elif spec.key == "in_collection":
+        await hand_over(ctx, patron.id, 64000, "Demo Inkasso A/S")
+    elif spec.key == "staff_blocked":
+        await place_staff_block(desk, patron.id, "Repeated noise in the reading room", now + timedelta(days=30))
+    elif spec.key in ("pin_locked", "pin_one_left"):
+        assert card.number is not None
+        for _ in range(3 if spec.key == "pin_locked" else 2):
+            await verify_pin(ctx, card.number, "0000")
+    elif spec.key == "lost_card":
+        await report_lost(desk, card.id)
+    elif spec.key == "expired":
+        card.expires_at = now - timedelta(days=1)
+
+
+async def describe(runtime: Runtime, *, with_token: bool = True) -> dict[str, Any]:
+    """What the demo holds, with working logins; issues a fresh token (and activation code)."""
+    async with runtime.unit() as ctx:
+        institution = await _institution(ctx)
+        if institution is None:
+            raise RuntimeError("The demo is not loaded; run `libcard serve --demo` first.")
+        patrons = (await ctx.session.scalars(
+            select(Patron).where(Patron.institution_id == institution.id).order_by(Patron.id)
+        )).all()
+        out: list[DemoPatron] = []
+        for patron, spec in zip(patrons, SPECS, strict=True):
+            out.append(await _describe_patron(ctx, patron, spec))
+        token = None
+        if with_token:
+            _, token = await create_token(
+                ctx, name="demo admin", actor_kind=ActorKind.ADMIN, scopes=ALL_SCOPES,
+                institution_id=institution.id,
+            )
+        return {
+            "institution": {"id": institution.id, "code": institution.code, "name": institution.name},
+            "api_token": token,
+            "password_for_all": DEMO_PASSWORD,
+            "patrons": [asdict(p) for p in out],
+        }
+
+
+async def _describe_patron(ctx: Ctx, patron: Patron, spec: Spec) -> DemoPatron:
+    cards = (await ctx.session.scalars(select(Card).where(Card.patron_id == patron.id).order_by(Card.id))).all()
+    ecard = next(c for c in cards if c.kind == CardKind.ECARD and c.state in ("active", "not_activated"))
+    shown = next((c for c in cards if c.kind != CardKind.ECARD), ecard)
+    blocks, _ = await blocks_of(ctx, patron.id)
+    codes = [b.code.value for b in blocks]
+    code = None
+    state = "ok" if not codes else "blocked"
+    if patron.activated_at is None:
+        state = "not_activated"
+        _, code = await issue_activation_code(ctx, patron.id, "letter")
+    elif spec.key == "lost_card":
+        state = "lost"
+    elif spec.key == "expired":
+        state = "expired"
+    card_usable = state in ("ok", "blocked")
+    return DemoPatron(
+        key=spec.key,
+        name=f"{patron.first_name} {patron.last_name}",
+        group=spec.group,
+        email=patron.email or patron.institutional_email or "",
+        card_number=shown.number or "",
+        ecard_number=ecard.number or "",
+        pin=spec.pin if patron.activated_at else None,
+        password=DEMO_PASSWORD if patron.activated_at else None,
+        expected_state=state,
+        block_codes=codes,
+        may_borrow=card_usable and not codes,
+        note=spec.note,
+        activation_code=code,
+    )

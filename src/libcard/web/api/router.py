@@ -1,0 +1,21 @@
+"""All API routes under /api/v1."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from libcard.web.api import (
+    audit_routes,
+    block_routes,
+    card_routes,
+    fee_routes,
+    patron_routes,
+    policy_routes,
+)
+
+
+def build() -> APIRouter:
+    router = APIRouter()
+    for module in (card_routes, patron_routes, fee_routes, block_routes, policy_routes, audit_routes):
+        router.include_router(module.router)
+    return router

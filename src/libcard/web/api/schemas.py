@@ -1,0 +1,394 @@
+"""Request and response bodies of the API (Pydantic v2). Money is minor units + currency."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from libcard.access.scopes import Scope
+from libcard.cards.rules import CardKind
+from libcard.context import ActorKind
+from libcard.fees.rules import FeeType, PaymentMethod
+from libcard.kit.money import format_minor
+from libcard.policy.rules import Action, BlockCode, FeeBlockLift, FeeComparison, FieldOwner
+
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Secret = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+MinorUnits = Annotated[int, Field(gt=0, le=100_000_000, description="Minor units (øre, cent).")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Money(BaseModel):
+    amount_minor: int
+    currency: str
+    amount: str = Field(description="The same amount as a decimal string, e.g. '225.00'.")
+
+    @classmethod
+    def of(cls, minor: int, currency: str) -> Money:
+        return cls(amount_minor=minor, currency=currency, amount=format_minor(minor, currency))
+
+
+# --- policy -----------------------------------------------------------------------------
+
+
+class InstitutionPolicyIn(Strict):
+    name: Text200 | None = None
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    timezone: Text200 | None = None
+    default_language: Annotated[str, StringConstraints(pattern=r"^(da|de|en)$")] | None = None
+    max_wrong_pins: Annotated[int, Field(ge=1, le=20)] | None = None
+    fee_block_threshold_minor: MinorUnits | None = None
+    fee_block_comparison: FeeComparison | None = None
+    fee_block_lifts_at: FeeBlockLift | None = None
+    block_effects: dict[BlockCode, list[Action]] | None = None
+    activation_code_days: Annotated[int, Field(ge=1, le=365)] | None = None
+    password_reset_minutes: Annotated[int, Field(ge=5, le=1440)] | None = None
+    card_valid_years: Annotated[int, Field(ge=1, le=50)] | None = None
+
+
+class InstitutionIn(InstitutionPolicyIn):
+    code: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{2,32}$")]
+    name: Text200
+    card_prefix: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,8}$")]
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "DKK"
+
+
+class InstitutionOut(BaseModel):
+    id: int
+    code: str
+    name: str
+    card_prefix: str
+    card_number_length: int
+    currency: str
+    timezone: str
+    default_language: str
+    max_wrong_pins: int
+    fee_block_threshold: Money
+    fee_block_comparison: FeeComparison
+    fee_block_lifts_at: FeeBlockLift
+    block_effects: dict[str, list[str]]
+    activation_code_days: int
+    password_reset_minutes: int
+    card_valid_years: int
+
+
+class GroupPolicyIn(Strict):
+    name: Text200 | None = None
+    may_hold_physical_card: bool | None = None
+    card_replacement_fee_minor: Annotated[int, Field(ge=0, le=100_000_000)] | None = None
+    field_owners: dict[str, FieldOwner] | None = None
+    max_wrong_pins: Annotated[int, Field(ge=1, le=20)] | None = None
+    fee_block_threshold_minor: MinorUnits | None = None
+    block_effects: dict[BlockCode, list[Action]] | None = None
+
+
+class GroupIn(GroupPolicyIn):
+    code: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{2,32}$")]
+    name: Text200
+
+
+class EffectivePolicy(BaseModel):
+    currency: str
+    max_wrong_pins: int
+    fee_block_threshold: Money
+    fee_block_comparison: FeeComparison
+    fee_block_lifts_at: FeeBlockLift
+    may_hold_physical_card: bool
+    card_replacement_fee: Money
+    field_owners: dict[str, FieldOwner]
+    block_effects: dict[str, list[Action]]
+
+
+class GroupOut(BaseModel):
+    id: int
+    institution_id: int
+    code: str
+    name: str
+    may_hold_physical_card: bool
+    card_replacement_fee_minor: int
+    field_owners: dict[str, Any]
+    max_wrong_pins: int | None
+    fee_block_threshold_minor: int | None
+    block_effects: dict[str, Any] | None
+    effective: EffectivePolicy
+
+
+# --- patrons and cards ------------------------------------------------------------------
+
+
+class PersonalData(Strict):
+    first_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    last_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    birth_date: date | None = None
+    email: Annotated[str, StringConstraints(max_length=254)] | None = None
+    institutional_email: Annotated[str, StringConstraints(max_length=254)] | None = None
+    phone: Annotated[str, StringConstraints(max_length=32)] | None = None
+    street: Annotated[str, StringConstraints(max_length=200)] | None = None
+    postal_code: Annotated[str, StringConstraints(max_length=16)] | None = None
+    city: Annotated[str, StringConstraints(max_length=100)] | None = None
+    country: Annotated[str, StringConstraints(max_length=2)] | None = None
+    preferred_language: Annotated[str, StringConstraints(max_length=5)] | None = None
+
+
+class PatronIn(PersonalData):
+    group: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    first_name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    last_name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    registry_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    identity_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    activation_channel: Annotated[str, StringConstraints(pattern=r"^(email|letter)$")] | None = None
+
+
+class FieldInfo(BaseModel):
+    owner: FieldOwner
+    editable_by_you: bool
+
+
+class CardOut(BaseModel):
+    id: int
+    kind: CardKind
+    number: str | None = Field(description="None for a health card: only its digest is kept.")
+    state: str
+    issued_at: datetime
+    activated_at: datetime | None
+    expires_at: datetime | None
+    replaces_card_id: int | None
+
+
+class PatronOut(BaseModel):
+    id: int
+    institution_id: int
+    group: str
+    registry_id: str | None
+    identity_id: str | None
+    first_name: str
+    last_name: str
+    birth_date: date | None
+    email: str | None
+    institutional_email: str | None
+    phone: str | None
+    street: str | None
+    postal_code: str | None
+    city: str | None
+    country: str | None
+    preferred_language: str | None
+    activated: bool
+    activated_at: datetime | None
+    created_at: datetime
+    fields: dict[str, FieldInfo] = Field(description="Who owns each personal field (R8, R9).")
+
+
+class RegistrationOut(BaseModel):
+    patron: PatronOut
+    ecard: CardOut
+    activation_code: str | None = Field(description="Shown once, for the letter or the e-mail.")
+
+
+class CardIn(Strict):
+    kind: CardKind
+    number: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
+
+
+class PhotoIdIn(Strict):
+    photo_id_kind: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    note: Text500 | None = None
+
+
+class ReplaceIn(Strict):
+    number: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
+
+
+class BlockOut(BaseModel):
+    id: int | None = Field(description="Set for stored blocks (staff, card retained).")
+    code: BlockCode
+    title: str
+    reason: str
+    lift: str = Field(description="The exact step that lifts the block, in the asked language.")
+    effects: list[Action]
+    since: datetime
+    ends_at: datetime | None
+    amount: Money | None
+
+
+class FeeOut(BaseModel):
+    id: int
+    type: FeeType
+    description: str
+    created_at: datetime
+    amount: Money
+    paid: Money
+    waived: Money
+    refunded: Money
+    outstanding: Money
+    state: str
+    settled_at: datetime | None
+    item_barcode: str | None
+
+
+class ReplacementOut(BaseModel):
+    old: CardOut
+    new: CardOut
+    fee: FeeOut | None
+
+
+class Refusal(BaseModel):
+    code: str
+    message: str
+
+
+class StatusPatron(BaseModel):
+    id: int
+    name: str
+    group: str
+    institution_id: int
+
+
+class CardStatusOut(BaseModel):
+    card: CardOut
+    patron: StatusPatron
+    usable: bool
+    refusal: Refusal | None
+    blocks: list[BlockOut]
+    may: dict[Action, bool]
+    balance: Money
+    language: str
+
+
+class CardNumberIn(Strict):
+    number: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+
+
+# --- activation, PIN, password ----------------------------------------------------------
+
+
+class ActivationCodeIn(Strict):
+    channel: Annotated[str, StringConstraints(pattern=r"^(email|letter)$")]
+
+
+class ActivationCodeOut(BaseModel):
+    code: str
+    expires_at: datetime
+    channel: str
+
+
+class ActivateIn(Strict):
+    card_number: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    code: Secret
+    password: Secret
+    pin: Annotated[str, StringConstraints(min_length=1, max_length=16)]
+
+
+class ActivatedOut(BaseModel):
+    patron_id: int
+    activated_at: datetime
+
+
+class PinVerifyIn(Strict):
+    pin: Annotated[str, StringConstraints(min_length=1, max_length=16)]
+
+
+class PinVerifyOut(BaseModel):
+    valid: bool
+    locked: bool
+    attempts_left: int
+    card_state: str
+    message: str | None
+
+
+class PinChangeIn(Strict):
+    password: Secret
+    new_pin: Annotated[str, StringConstraints(min_length=1, max_length=16)]
+
+
+class PasswordChangeIn(Strict):
+    current_password: Secret
+    new_password: Secret
+
+
+# --- fees and payments ------------------------------------------------------------------
+
+
+class ChargeIn(Strict):
+    type: FeeType
+    amount_minor: MinorUnits
+    description: Text500
+    item_barcode: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+
+
+class FeeActionIn(Strict):
+    reason: Text500
+    amount_minor: MinorUnits | None = None
+
+
+class PaymentIn(Strict):
+    amount_minor: MinorUnits
+    method: PaymentMethod
+    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    reference: Text200 | None = None
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    fee_ids: list[int] | None = None
+
+
+class AccountFees(BaseModel):
+    balance: Money
+    fees: list[FeeOut]
+
+
+class PaymentOut(BaseModel):
+    id: int
+    amount: Money
+    method: PaymentMethod
+    reference: str | None
+    created_at: datetime
+    balance: Money
+    blocks: list[BlockOut] = Field(description="Blocks that still hold after this payment.")
+
+
+# --- blocks, audit, tokens --------------------------------------------------------------
+
+
+class StaffBlockIn(Strict):
+    reason: Text500
+    ends_at: datetime | None = None
+
+
+class LiftIn(Strict):
+    note: Text500 | None = None
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: datetime
+    actor_kind: str
+    actor_label: str
+    action: str
+    subject_kind: str
+    subject_id: str | None
+    patron_id: int | None
+    details: dict[str, Any]
+
+
+class TokenIn(Strict):
+    name: Text200
+    actor_kind: ActorKind
+    scopes: Annotated[list[Scope], Field(min_length=1)]
+    institution_id: int | None = None
+    patron_id: int | None = None
+    valid_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    actor_kind: str
+    scopes: list[str]
+    institution_id: int | None
+    patron_id: int | None
+    expires_at: datetime | None
+    secret: str | None = Field(default=None, description="Shown once, when the token is made.")

@@ -1,0 +1,138 @@
+"""Turning service results into response bodies."""
+
+from __future__ import annotations
+
+from libcard.blocks.rules import Block
+from libcard.blocks.texts import describe
+from libcard.cards.models import Card
+from libcard.cards.rules import CardState
+from libcard.context import Actor
+from libcard.fees.service import FeeView
+from libcard.patrons.models import Patron
+from libcard.policy.models import Institution, PatronGroup
+from libcard.policy.rules import COLUMN_TO_FIELD, PERSONAL_FIELDS, Policy, may_write
+from libcard.policy.service import policy_of
+from libcard.web.api import schemas as s
+
+
+def card_out(card: Card, state: CardState | None = None) -> s.CardOut:
+    return s.CardOut(
+        id=card.id,
+        kind=card.kind,
+        number=card.number,
+        state=(state or card.state),
+        issued_at=card.issued_at,
+        activated_at=card.activated_at,
+        expires_at=card.expires_at,
+        replaces_card_id=card.replaces_card_id,
+    )
+
+
+def patron_out(patron: Patron, group: PatronGroup, policy: Policy, viewer: Actor) -> s.PatronOut:
+    fields = {
+        name: s.FieldInfo(
+            owner=policy.owner_of(name),
+            editable_by_you=may_write(policy.owner_of(name), viewer.kind),
+        )
+        for name in PERSONAL_FIELDS
+    }
+    values = {column: getattr(patron, column) for column in COLUMN_TO_FIELD}
+    return s.PatronOut(
+        id=patron.id,
+        institution_id=patron.institution_id,
+        group=group.code,
+        registry_id=patron.registry_id,
+        identity_id=patron.identity_id,
+        activated=patron.activated_at is not None,
+        activated_at=patron.activated_at,
+        created_at=patron.created_at,
+        fields=fields,
+        **values,
+    )
+
+
+def block_out(block: Block, policy: Policy, language: str, timezone: str) -> s.BlockOut:
+    text = describe(block, policy, language, timezone)
+    return s.BlockOut(
+        id=block.stored_id or None,
+        code=block.code,
+        title=text.title,
+        reason=text.reason,
+        lift=text.lift,
+        effects=sorted(block.effects),
+        since=block.since,
+        ends_at=block.ends_at,
+        amount=(
+            s.Money.of(block.amount_minor, policy.currency) if block.amount_minor is not None else None
+        ),
+    )
+
+
+def fee_out(view: FeeView) -> s.FeeOut:
+    fee, status, cur = view.fee, view.status, view.fee.currency
+    return s.FeeOut(
+        id=fee.id,
+        type=fee.type,
+        description=fee.description,
+        created_at=fee.created_at,
+        amount=s.Money.of(fee.amount_minor, cur),
+        paid=s.Money.of(status.paid_minor, cur),
+        waived=s.Money.of(status.waived_minor, cur),
+        refunded=s.Money.of(status.refunded_minor, cur),
+        outstanding=s.Money.of(status.outstanding_minor, cur),
+        state=status.state.value,
+        settled_at=status.settled_at,
+        item_barcode=fee.item_barcode,
+    )
+
+
+def institution_out(institution: Institution) -> s.InstitutionOut:
+    return s.InstitutionOut(
+        id=institution.id,
+        code=institution.code,
+        name=institution.name,
+        card_prefix=institution.card_prefix,
+        card_number_length=institution.card_number_length,
+        currency=institution.currency,
+        timezone=institution.timezone,
+        default_language=institution.default_language,
+        max_wrong_pins=institution.max_wrong_pins,
+        fee_block_threshold=s.Money.of(institution.fee_block_threshold_minor, institution.currency),
+        fee_block_comparison=institution.fee_block_comparison,
+        fee_block_lifts_at=institution.fee_block_lifts_at,
+        block_effects=institution.block_effects or {},
+        activation_code_days=institution.activation_code_days,
+        password_reset_minutes=institution.password_reset_minutes,
+        card_valid_years=institution.card_valid_years,
+    )
+
+
+def group_out(institution: Institution, group: PatronGroup) -> s.GroupOut:
+    policy = policy_of(institution, group)
+    effective = s.EffectivePolicy(
+        currency=policy.currency,
+        max_wrong_pins=policy.max_wrong_pins,
+        fee_block_threshold=s.Money.of(policy.fee_block_threshold_minor, policy.currency),
+        fee_block_comparison=policy.fee_block_comparison,
+        fee_block_lifts_at=policy.fee_block_lifts_at,
+        may_hold_physical_card=policy.may_hold_physical_card,
+        card_replacement_fee=s.Money.of(policy.card_replacement_fee_minor, policy.currency),
+        field_owners=dict(policy.field_owners),
+        block_effects={
+            code.value: sorted(policy.effects_of(code))
+            for code in s.BlockCode
+        },
+    )
+    return s.GroupOut(
+        id=group.id,
+        institution_id=group.institution_id,
+        code=group.code,
+        name=group.name,
+        may_hold_physical_card=group.may_hold_physical_card,
+        card_replacement_fee_minor=group.card_replacement_fee_minor,
+        field_owners=group.field_owners or {},
+        max_wrong_pins=group.max_wrong_pins,
+        fee_block_threshold_minor=group.fee_block_threshold_minor,
+        block_effects=group.block_effects,
+        effective=effective,
+    )

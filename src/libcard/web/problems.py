@@ -1,0 +1,79 @@
+"""Errors as RFC 9457 problem documents; the one place HTTP learns about LibcardError."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from libcard.errors import LibcardError, TooManyAttempts
+
+log = logging.getLogger("libcard.web")
+PROBLEM_TYPE = "urn:libcard:problem:{code}"
+
+
+def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {
+        "type": PROBLEM_TYPE.format(code=code),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
+    headers = {}
+    if "retry_after_seconds" in extra:
+        headers["Retry-After"] = str(extra["retry_after_seconds"])
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="libcard"'
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(LibcardError)
+    async def _libcard(_: Request, error: LibcardError) -> JSONResponse:
+        extra = _json_safe(error.details)
+        if isinstance(error, TooManyAttempts):
+            extra.setdefault("retry_after_seconds", 60)
+        return problem(error.status, error.code, error.title, error.message, **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "where": ".".join(str(part) for part in item.get("loc", ())),
+                "problem": item.get("msg", "invalid"),
+            }
+            for item in error.errors()
+        ]
+        first = errors[0] if errors else {"where": "request", "problem": "invalid"}
+        return problem(
+            422, "invalid_request", "Invalid request",
+            f"{first['where']}: {first['problem']}", errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+        code = codes.get(error.status_code, "http_error")
+        return problem(error.status_code, code, str(error.detail), str(error.detail))
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, error: Exception) -> JSONResponse:
+        # Never a traceback to the client; the log has it, without request bodies (secrets).
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "internal_error", "Internal error", "Something went wrong on our side.")

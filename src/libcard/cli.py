@@ -48,12 +48,14 @@ def serve(
     port: Annotated[int | None, typer.Option(help="HTTP port (default 8000).")] = None,
 ) -> None:
     """Run libcard: migrations first, then the HTTP API."""
-    import uvicorn  # noqa: PLC0415 — only the server needs it
+    import uvicorn
 
-    from libcard.web.app import create_app  # noqa: PLC0415
+    from libcard.web.app import create_app
 
     settings = _settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     upgrade(settings.database_url)
     runtime = Runtime.build(settings)
     if demo:
@@ -64,8 +66,11 @@ def serve(
     console.print(f"libcard listening on http://{bind_host}:{bind_port}  (API: /api/v1/docs)")
     # No access log: card numbers appear in request paths.
     uvicorn.run(
-        create_app(runtime, own_runtime=True), host=bind_host, port=bind_port,
-        access_log=False, log_level=settings.log_level.lower(),
+        create_app(runtime, own_runtime=True),
+        host=bind_host,
+        port=bind_port,
+        access_log=False,
+        log_level=settings.log_level.lower(),
     )
 
 
@@ -83,8 +88,12 @@ def _print_demo(summary: dict[str, object]) -> None:
         table.add_column(column)
     for patron in summary["patrons"]:  # type: ignore[attr-defined]
         table.add_row(
-            patron["name"], patron["group"], patron["card_number"], patron["ecard_number"],
-            patron["pin"] or f"code {patron['activation_code']}", patron["expected_state"],
+            patron["name"],
+            patron["group"],
+            patron["card_number"],
+            patron["ecard_number"],
+            patron["pin"] or f"code {patron['activation_code']}",
+            patron["expected_state"],
             ", ".join(patron["block_codes"]),
         )
     console.print(table)
@@ -108,8 +117,12 @@ def demo(
 @token_app.command("create")
 def token_create(
     name: Annotated[str, typer.Option(help="Who or what uses the token.")],
-    actor: Annotated[ActorKind, typer.Option(help="The actor the token acts as.")] = ActorKind.ADMIN,
-    scope: Annotated[list[Scope] | None, typer.Option(help="A scope; repeat. Default: all.")] = None,
+    actor: Annotated[
+        ActorKind, typer.Option(help="The actor the token acts as.")
+    ] = ActorKind.ADMIN,
+    scope: Annotated[
+        list[Scope] | None, typer.Option(help="A scope; repeat. Default: all.")
+    ] = None,
     institution: Annotated[str | None, typer.Option(help="Institution code; none = all.")] = None,
     patron_id: Annotated[int | None, typer.Option(help="Limit the token to one patron.")] = None,
     valid_days: Annotated[int | None, typer.Option(help="Expire after this many days.")] = None,
@@ -130,8 +143,13 @@ def token_create(
                     if institution_id is None:
                         raise typer.BadParameter(f"No institution with code {institution!r}.")
                 _, secret = await create_token(
-                    ctx, name=name, actor_kind=actor, scopes=scope or ALL_SCOPES,
-                    institution_id=institution_id, patron_id=patron_id, valid_days=valid_days,
+                    ctx,
+                    name=name,
+                    actor_kind=actor,
+                    scopes=scope or ALL_SCOPES,
+                    institution_id=institution_id,
+                    patron_id=patron_id,
+                    valid_days=valid_days,
                 )
                 return secret
         finally:

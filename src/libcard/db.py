@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, MetaData, event
 from sqlalchemy.engine import Dialect
@@ -52,7 +52,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
         datetime: UTCDateTime(),
         dict[str, Any]: JSON(),
         list[Any]: JSON(),
@@ -103,12 +103,11 @@ async def unit_of_work(
 ) -> AsyncIterator[AsyncSession]:
     """One transaction: committed if the block ends normally, rolled back on any exception —
     except a refusal that keeps its effects (a counted wrong secret), which commits first."""
-    async with sessions() as session:
-        async with session.begin():
-            try:
-                yield session
-            except LibcardError as error:
-                if not error.keeps_effects:
-                    raise
-                await session.commit()
+    async with sessions() as session, session.begin():
+        try:
+            yield session
+        except LibcardError as error:
+            if not error.keeps_effects:
                 raise
+            await session.commit()
+            raise

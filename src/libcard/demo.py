@@ -31,7 +31,7 @@ from libcard.policy.service import create_group, create_institution
 from libcard.runtime import Runtime
 
 DEMO_CODE = "demo"
-DEMO_PASSWORD = "Reading-Room-42"
+DEMO_PASSWORD = "Reading-Room-42"  # noqa: S105 — printed for trying the demo
 DEMO_DESK = Actor(kind=ActorKind.DESK, label="demo desk")
 
 
@@ -69,13 +69,26 @@ SPECS = [
     Spec("student", "Mads", "Berg", "student", physical=False, note="A student: e-card only (R4)."),
     Spec("employee", "Lene", "Dahl", "employee", note="An employee with a campus badge."),
     Spec("fee_blocked", "Ole", "Krogh", "external", note="Owes 250.00 DKK: fee block (R14b)."),
-    Spec("replacement_unpaid", "Sara", "Lund", "external", note="Unpaid replacement invoice (R14c)."),
-    Spec("in_collection", "Jens", "Vang", "external", note="Debt with the collection agency (R14d)."),
+    Spec(
+        "replacement_unpaid", "Sara", "Lund", "external", note="Unpaid replacement invoice (R14c)."
+    ),
+    Spec(
+        "in_collection", "Jens", "Vang", "external", note="Debt with the collection agency (R14d)."
+    ),
     Spec("staff_blocked", "Anne", "Skov", "external", note="Blocked by staff until a date (R14e)."),
     Spec("pin_locked", "Peter", "Friis", "external", pin="3691", note="Three wrong PINs (R6)."),
-    Spec("pin_one_left", "Ida", "Nørgaard", "external", pin="4826", note="One wrong PIN short of lockout."),
+    Spec(
+        "pin_one_left",
+        "Ida",
+        "Nørgaard",
+        "external",
+        pin="4826",
+        note="One wrong PIN short of lockout.",
+    ),
     Spec("not_activated", "Emil", "Bach", "external", activate=False, note="Not activated (R1)."),
-    Spec("lost_card", "Maria", "Juhl", "external", note="Physical card lost; the e-card works (R10)."),
+    Spec(
+        "lost_card", "Maria", "Juhl", "external", note="Physical card lost; the e-card works (R10)."
+    ),
     Spec("expired", "Hans", "Møller", "external", note="Physical card expired; the e-card works."),
 ]
 
@@ -90,13 +103,20 @@ async def load(runtime: Runtime) -> bool:
         if await _institution(ctx) is not None:
             return False
         institution = await create_institution(
-            ctx, code=DEMO_CODE, name="Nordby University Library", card_prefix="2770",
-            currency="DKK", default_language="da",
+            ctx,
+            code=DEMO_CODE,
+            name="Nordby University Library",
+            card_prefix="2770",
+            currency="DKK",
+            default_language="da",
         )
         await create_group(ctx, institution.id, code="student", name="Students")
         await create_group(ctx, institution.id, code="employee", name="Employees")
         await create_group(
-            ctx, institution.id, code="external", name="External users",
+            ctx,
+            institution.id,
+            code="external",
+            name="External users",
             card_replacement_fee_minor=5000,
         )
         for spec in SPECS:
@@ -131,11 +151,15 @@ async def _load_patron(ctx: Ctx, institution: Institution, spec: Spec) -> None:
         await charge(desk, patron.id, FeeType.OVERDUE, 10000, "Overdue: 'Gift'")
     elif spec.key == "replacement_unpaid":
         fee = await charge(desk, patron.id, FeeType.REPLACEMENT, 18000, "Lost: 'Pelle Erobreren'")
-        await pay(desk, patron.id, 3000, method=PaymentMethod.CASH, idempotency_key=f"demo-{fee.id}")
+        await pay(
+            desk, patron.id, 3000, method=PaymentMethod.CASH, idempotency_key=f"demo-{fee.id}"
+        )
     elif spec.key == "in_collection":
         await hand_over(ctx, patron.id, 64000, "Demo Inkasso A/S")
     elif spec.key == "staff_blocked":
-        await place_staff_block(desk, patron.id, "Repeated noise in the reading room", now + timedelta(days=30))
+        await place_staff_block(
+            desk, patron.id, "Repeated noise in the reading room", now + timedelta(days=30)
+        )
     elif spec.key in ("pin_locked", "pin_one_left"):
         assert card.number is not None
         for _ in range(3 if spec.key == "pin_locked" else 2):
@@ -152,20 +176,29 @@ async def describe(runtime: Runtime, *, with_token: bool = True) -> dict[str, An
         institution = await _institution(ctx)
         if institution is None:
             raise RuntimeError("The demo is not loaded; run `libcard serve --demo` first.")
-        patrons = (await ctx.session.scalars(
-            select(Patron).where(Patron.institution_id == institution.id).order_by(Patron.id)
-        )).all()
+        patrons = (
+            await ctx.session.scalars(
+                select(Patron).where(Patron.institution_id == institution.id).order_by(Patron.id)
+            )
+        ).all()
         out: list[DemoPatron] = []
         for patron, spec in zip(patrons, SPECS, strict=True):
             out.append(await _describe_patron(ctx, patron, spec))
         token = None
         if with_token:
             _, token = await create_token(
-                ctx, name="demo admin", actor_kind=ActorKind.ADMIN, scopes=ALL_SCOPES,
+                ctx,
+                name="demo admin",
+                actor_kind=ActorKind.ADMIN,
+                scopes=ALL_SCOPES,
                 institution_id=institution.id,
             )
         return {
-            "institution": {"id": institution.id, "code": institution.code, "name": institution.name},
+            "institution": {
+                "id": institution.id,
+                "code": institution.code,
+                "name": institution.name,
+            },
             "api_token": token,
             "password_for_all": DEMO_PASSWORD,
             "patrons": [asdict(p) for p in out],
@@ -173,8 +206,12 @@ async def describe(runtime: Runtime, *, with_token: bool = True) -> dict[str, An
 
 
 async def _describe_patron(ctx: Ctx, patron: Patron, spec: Spec) -> DemoPatron:
-    cards = (await ctx.session.scalars(select(Card).where(Card.patron_id == patron.id).order_by(Card.id))).all()
-    ecard = next(c for c in cards if c.kind == CardKind.ECARD and c.state in ("active", "not_activated"))
+    cards = (
+        await ctx.session.scalars(select(Card).where(Card.patron_id == patron.id).order_by(Card.id))
+    ).all()
+    ecard = next(
+        c for c in cards if c.kind == CardKind.ECARD and c.state in ("active", "not_activated")
+    )
     shown = next((c for c in cards if c.kind != CardKind.ECARD), ecard)
     blocks, _ = await blocks_of(ctx, patron.id)
     codes = [b.code.value for b in blocks]

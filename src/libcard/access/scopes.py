@@ -15,7 +15,7 @@ class Scope(StrEnum):
     PIN_VERIFY = "pin:verify"
     PIN_CHANGE = "pin:change"
     PIN_UNLOCK = "pin:unlock"
-    PASSWORD = "password"  # change and reset passwords
+    PASSWORD = "password"  # noqa: S105 — a scope name, not a secret  # change and reset passwords
     FEES_READ = "fees:read"
     FEES_WRITE = "fees:write"  # charge, waive, refund
     PAYMENTS_WRITE = "payments:write"

@@ -15,7 +15,7 @@ from libcard.context import Actor, ActorKind, Ctx
 from libcard.errors import Forbidden, InvalidInput, NotFound, TooManyAttempts, Unauthenticated
 from libcard.kit.secrets import new_token
 
-TOKEN_PREFIX = "lct_"  # recognisable in a leaked-secret scan
+TOKEN_PREFIX = "lct_"  # noqa: S105 — recognisable in a leaked-secret scan
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,15 @@ async def create_token(
     ctx.session.add(token)
     await ctx.session.flush()
     await record(
-        ctx, "token:create", "api_token", token.id, institution_id=institution_id,
-        patron_id=patron_id, name=name, scopes=scope_set, actor_kind=actor_kind.value,
+        ctx,
+        "token:create",
+        "api_token",
+        token.id,
+        institution_id=institution_id,
+        patron_id=patron_id,
+        name=name,
+        scopes=scope_set,
+        actor_kind=actor_kind.value,
     )
     return token, secret
 

@@ -72,10 +72,16 @@ async def replace_card(ctx: Ctx, card_id: int, *, number: str | None = None) -> 
     kind = CardKind(old.kind)
     if kind not in PHYSICAL_KINDS:
         raise RuleViolation(
-            "not_replaceable", "An e-card is replaced by reporting it lost; a new one comes at once."
+            "not_replaceable",
+            "An e-card is replaced by reporting it lost; a new one comes at once.",
         )
     new = await issue_card(ctx, old.patron_id, kind, number=number, replaces=old)
-    if state_now(ctx, old) in (CardState.ACTIVE, CardState.NOT_ACTIVATED, CardState.LOST, CardState.STOLEN):
+    if state_now(ctx, old) in (
+        CardState.ACTIVE,
+        CardState.NOT_ACTIVATED,
+        CardState.LOST,
+        CardState.STOLEN,
+    ):
         await mark_replaced(ctx, old)
     fee = None
     patron = await get_patron(ctx, old.patron_id)
@@ -83,8 +89,12 @@ async def replace_card(ctx: Ctx, card_id: int, *, number: str | None = None) -> 
     assert group is not None
     if kind is CardKind.PHYSICAL and group.card_replacement_fee_minor > 0:
         fee = await charge(
-            ctx, patron.id, FeeType.CARD_REPLACEMENT, group.card_replacement_fee_minor,
-            "Replacement library card", card_id=new.id,
+            ctx,
+            patron.id,
+            FeeType.CARD_REPLACEMENT,
+            group.card_replacement_fee_minor,
+            "Replacement library card",
+            card_id=new.id,
         )
     return Replacement(old, new, fee)
 

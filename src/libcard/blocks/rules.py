@@ -9,7 +9,6 @@ from datetime import datetime
 from libcard.fees.rules import BalanceEvent
 from libcard.policy.rules import Action, BlockCode, FeeBlockLift, Policy
 
-
 DERIVED_CODES = frozenset(
     {BlockCode.FEE_THRESHOLD, BlockCode.REPLACEMENT_UNPAID, BlockCode.IN_COLLECTION}
 )
@@ -135,7 +134,7 @@ def evaluate(summary: AccountSummary, policy: Policy, now: datetime) -> list[Blo
 
 
 def decide(blocks: Sequence[Block], card_usable: bool) -> dict[Action, bool]:
-    """What the card may do now: nothing if the card itself is unusable, else what no block stops."""
+    """What the card may do: nothing if the card itself is unusable, else what no block stops."""
     if not card_usable:
         return dict.fromkeys(Action, False)
     stopped: set[Action] = set()

@@ -85,7 +85,12 @@ async def place_staff_block(
 
 async def retain_card(ctx: Ctx, card_id: int, where: str) -> StoredBlock:
     """A self-checkout machine kept the card: the account is blocked until the desk lifts it."""
-    if ctx.actor.kind not in (ActorKind.TERMINAL, ActorKind.DESK, ActorKind.ADMIN, ActorKind.SYSTEM):
+    if ctx.actor.kind not in (
+        ActorKind.TERMINAL,
+        ActorKind.DESK,
+        ActorKind.ADMIN,
+        ActorKind.SYSTEM,
+    ):
         raise Forbidden("forbidden_block", "You may not record a retained card.")
     card = await get_card(ctx, card_id)
     patron = await get_patron(ctx, card.patron_id)
@@ -102,15 +107,26 @@ async def _place(
     card_id: int | None = None,
 ) -> StoredBlock:
     block = StoredBlock(
-        institution_id=patron.institution_id, patron_id=patron.id, code=code.value,
-        reason=reason, card_id=card_id, created_at=ctx.clock.now(), ends_at=ends_at,
+        institution_id=patron.institution_id,
+        patron_id=patron.id,
+        code=code.value,
+        reason=reason,
+        card_id=card_id,
+        created_at=ctx.clock.now(),
+        ends_at=ends_at,
         placed_by=ctx.actor.label,
     )
     ctx.session.add(block)
     await ctx.session.flush()
     await record(
-        ctx, "block:place", "block", block.id, institution_id=patron.institution_id,
-        patron_id=patron.id, code=code.value, reason=reason,
+        ctx,
+        "block:place",
+        "block",
+        block.id,
+        institution_id=patron.institution_id,
+        patron_id=patron.id,
+        code=code.value,
+        reason=reason,
         ends_at=ends_at.isoformat() if ends_at else None,
     )
     return block
@@ -128,7 +144,13 @@ async def lift_block(ctx: Ctx, block_id: int, note: str | None = None) -> Stored
         raise Conflict("block_lifted", "This block has been lifted already.")
     block.lifted_at, block.lifted_by, block.lift_note = ctx.clock.now(), ctx.actor.label, note
     await record(
-        ctx, "block:lift", "block", block.id, institution_id=block.institution_id,
-        patron_id=block.patron_id, code=block.code, note=note,
+        ctx,
+        "block:lift",
+        "block",
+        block.id,
+        institution_id=block.institution_id,
+        patron_id=block.patron_id,
+        code=block.code,
+        note=note,
     )
     return block

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from libcard.blocks.rules import Block, BlockCode
+from libcard.blocks.rules import Block
 from libcard.kit.i18n import Text, day, money, pick
-from libcard.policy.rules import FeeBlockLift, FeeComparison, Policy
+from libcard.policy.rules import BlockCode, FeeBlockLift, FeeComparison, Policy
 
 TITLES: dict[BlockCode, Text] = {
     BlockCode.PIN_LOCKED: {

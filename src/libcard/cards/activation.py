@@ -25,7 +25,8 @@ async def activate(ctx: Ctx, card_number: str, code: str, password: str, pin: st
     if state is not CardState.NOT_ACTIVATED:
         await note_refused_use(ctx, card, "activation")
         raise RuleViolation(
-            f"card_{state.value}", "This card cannot be used for activation; use another card.",
+            f"card_{state.value}",
+            "This card cannot be used for activation; use another card.",
         )
     if patron.closed_at is not None:
         raise RuleViolation("account_closed", "This account is closed.")
@@ -39,8 +40,14 @@ async def activate(ctx: Ctx, card_number: str, code: str, password: str, pin: st
     patron.activated_at = ctx.clock.now()
     activated = await activate_cards_of(ctx, patron)
     await record(
-        ctx, "patron:activate", "patron", patron.id, institution_id=patron.institution_id,
-        patron_id=patron.id, card_id=card.id, channel=token.channel,
+        ctx,
+        "patron:activate",
+        "patron",
+        patron.id,
+        institution_id=patron.institution_id,
+        patron_id=patron.id,
+        card_id=card.id,
+        channel=token.channel,
         cards=[c.id for c in activated],
     )
     return patron

@@ -72,7 +72,11 @@ async def verify_pin(ctx: Ctx, card_number: str, pin: str) -> PinCheck:
     limit = policy.max_wrong_pins
     if credential.locked_at is not None:
         await record(
-            ctx, "pin:attempt_while_locked", "card", card.id, institution_id=card.institution_id,
+            ctx,
+            "pin:attempt_while_locked",
+            "card",
+            card.id,
+            institution_id=card.institution_id,
             patron_id=patron.id,
         )
         return PinCheck(False, True, 0, state, patron.id)
@@ -87,8 +91,12 @@ async def verify_pin(ctx: Ctx, card_number: str, pin: str) -> PinCheck:
     if locked:
         credential.locked_at = credential.last_wrong_at
     await record(
-        ctx, "pin:lockout" if locked else "pin:wrong", "card", card.id,
-        institution_id=card.institution_id, patron_id=patron.id,
+        ctx,
+        "pin:lockout" if locked else "pin:wrong",
+        "card",
+        card.id,
+        institution_id=card.institution_id,
+        patron_id=patron.id,
         wrong_in_a_row=credential.wrong_in_a_row,
     )
     return PinCheck(False, locked, max(limit - credential.wrong_in_a_row, 0), state, patron.id)
@@ -97,14 +105,21 @@ async def verify_pin(ctx: Ctx, card_number: str, pin: str) -> PinCheck:
 async def change_pin(ctx: Ctx, patron_id: int, password: str, new_pin: str) -> None:
     """R5: the PIN is changed in the portal, proven by the account password."""
     patron = await get_patron(ctx, patron_id)
-    if ctx.actor.kind not in (ActorKind.PATRON, ActorKind.SERVICE) and ctx.actor.patron_id != patron.id:
+    if (
+        ctx.actor.kind not in (ActorKind.PATRON, ActorKind.SERVICE)
+        and ctx.actor.patron_id != patron.id
+    ):
         raise Forbidden("forbidden_pin", "Only the patron may change their PIN.")
     if patron.activated_at is None:
         raise Conflict("account_not_activated", "Activate the account before changing its PIN.")
     await check_own_password(ctx, patron, password)
     await set_pin(ctx, patron, new_pin)
     await record(
-        ctx, "pin:change", "patron", patron.id, institution_id=patron.institution_id,
+        ctx,
+        "pin:change",
+        "patron",
+        patron.id,
+        institution_id=patron.institution_id,
         patron_id=patron.id,
     )
 
@@ -127,13 +142,22 @@ async def unlock_pin(ctx: Ctx, patron_id: int, photo_id_kind: str, note: str | N
     credential.unlocked_by = ctx.actor.label
     credential.unlock_photo_id_kind = kind
     await record(
-        ctx, "pin:unlock", "patron", patron.id, institution_id=patron.institution_id,
-        patron_id=patron.id, photo_id_kind=kind, note=note, locked_since=locked_since.isoformat(),
+        ctx,
+        "pin:unlock",
+        "patron",
+        patron.id,
+        institution_id=patron.institution_id,
+        patron_id=patron.id,
+        photo_id_kind=kind,
+        note=note,
+        locked_since=locked_since.isoformat(),
     )
 
 
 async def lock_state(ctx: Ctx, patron_id: int) -> PinCredential | None:
-    return await ctx.session.scalar(select(PinCredential).where(PinCredential.patron_id == patron_id))
+    return await ctx.session.scalar(
+        select(PinCredential).where(PinCredential.patron_id == patron_id)
+    )
 
 
 async def card_patron(ctx: Ctx, card: Card) -> Patron:

@@ -132,9 +132,9 @@ def looks_issued(number: str, prefix: str, length: int) -> bool:
 
 def effective_state(state: CardState, expires_at: datetime | None, now: datetime) -> CardState:
     """A card past its expiry date is expired even before a job has written so."""
-    if state in (CardState.ACTIVE, CardState.NOT_ACTIVATED) and expires_at is not None:
-        if expires_at <= now:
-            return CardState.EXPIRED
+    usable_so_far = state in (CardState.ACTIVE, CardState.NOT_ACTIVATED)
+    if usable_so_far and expires_at is not None and expires_at <= now:
+        return CardState.EXPIRED
     return state
 
 

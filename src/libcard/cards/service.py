@@ -98,7 +98,9 @@ async def issue_card(
             stored_number = await _next_number(ctx, institution.id)
         else:
             stored_number = normalise_number(number)
-            check_issued_number(stored_number, institution.card_prefix, institution.card_number_length)
+            check_issued_number(
+                stored_number, institution.card_prefix, institution.card_number_length
+            )
     else:
         if number is None:
             raise InvalidInput("card_number_required", f"A {kind.value} card needs its number.")
@@ -139,8 +141,14 @@ async def issue_card(
     ctx.session.add(card)
     await ctx.session.flush()
     await record(
-        ctx, "card:issue", "card", card.id, institution_id=patron.institution_id,
-        patron_id=patron.id, kind=kind.value, replaces=replaces.id if replaces else None,
+        ctx,
+        "card:issue",
+        "card",
+        card.id,
+        institution_id=patron.institution_id,
+        patron_id=patron.id,
+        kind=kind.value,
+        replaces=replaces.id if replaces else None,
     )
     return card
 
@@ -151,9 +159,11 @@ async def find_card(ctx: Ctx, raw_number: str) -> Card:
     check_number_format(number)
     card = await ctx.session.scalar(select(Card).where(Card.number == number))
     if card is None:
-        institutions = (await ctx.session.execute(
-            select(Institution.card_prefix, Institution.card_number_length)
-        )).all()
+        institutions = (
+            await ctx.session.execute(
+                select(Institution.card_prefix, Institution.card_number_length)
+            )
+        ).all()
         for prefix, length in institutions:
             if looks_issued(number, prefix, length):
                 check_issued_number(number, prefix, length)
@@ -186,8 +196,14 @@ async def note_refused_use(ctx: Ctx, card: Card, where: str) -> None:
     """Log the use of a lost, stolen or replaced card so that staff see possible misuse (R10)."""
     state = state_now(ctx, card)
     await record(
-        ctx, "card:use_refused", "card", card.id, institution_id=card.institution_id,
-        patron_id=card.patron_id, state=state.value, where=where,
+        ctx,
+        "card:use_refused",
+        "card",
+        card.id,
+        institution_id=card.institution_id,
+        patron_id=card.patron_id,
+        state=state.value,
+        where=where,
         possible_misuse=state in MISUSE_STATES,
     )
 
@@ -208,12 +224,19 @@ async def report_lost(ctx: Ctx, card_id: int) -> Card:
         raise Forbidden("forbidden_report", "You may not report this card lost.")
     await _transition(ctx, card, CardState.LOST)
     await record(
-        ctx, "card:report_lost", "card", card.id, institution_id=card.institution_id,
-        patron_id=card.patron_id, kind=card.kind,
+        ctx,
+        "card:report_lost",
+        "card",
+        card.id,
+        institution_id=card.institution_id,
+        patron_id=card.patron_id,
+        kind=card.kind,
     )
     if card.kind == CardKind.ECARD:
         # R3: there is always an e-card. A lost phone gets the account a new e-card number.
-        await issue_card(ctx.as_actor(_system_for(ctx)), card.patron_id, CardKind.ECARD, replaces=card)
+        await issue_card(
+            ctx.as_actor(_system_for(ctx)), card.patron_id, CardKind.ECARD, replaces=card
+        )
     return card
 
 
@@ -229,8 +252,14 @@ async def mark_stolen(ctx: Ctx, card_id: int, photo_id_kind: str, note: str | No
     card = await get_card(ctx, card_id)
     await _transition(ctx, card, CardState.STOLEN)
     await record(
-        ctx, "card:mark_stolen", "card", card.id, institution_id=card.institution_id,
-        patron_id=card.patron_id, photo_id_kind=kind, note=note,
+        ctx,
+        "card:mark_stolen",
+        "card",
+        card.id,
+        institution_id=card.institution_id,
+        patron_id=card.patron_id,
+        photo_id_kind=kind,
+        note=note,
     )
     return card
 

@@ -21,15 +21,25 @@ async def hand_over(ctx: Ctx, patron_id: int, amount_minor: int, agency: str) ->
     policy = await patron_policy(ctx, patron)
     now = ctx.clock.now()
     case = CollectionCase(
-        institution_id=patron.institution_id, patron_id=patron.id, amount_minor=amount_minor,
-        currency=policy.currency, state="handed_over", agency=agency, created_at=now,
+        institution_id=patron.institution_id,
+        patron_id=patron.id,
+        amount_minor=amount_minor,
+        currency=policy.currency,
+        state="handed_over",
+        agency=agency,
+        created_at=now,
         handed_over_at=now,
     )
     ctx.session.add(case)
     await ctx.session.flush()
     await record(
-        ctx, "collection:hand_over", "collection_case", case.id,
-        institution_id=patron.institution_id, patron_id=patron.id, amount_minor=amount_minor,
+        ctx,
+        "collection:hand_over",
+        "collection_case",
+        case.id,
+        institution_id=patron.institution_id,
+        patron_id=patron.id,
+        amount_minor=amount_minor,
         agency=agency,
     )
     return case
@@ -45,8 +55,12 @@ async def report_paid_in_full(ctx: Ctx, case_id: int) -> CollectionCase:
         raise Conflict("case_closed", "This collection case is closed already.")
     case.state, case.closed_at = "paid_in_full", ctx.clock.now()
     await record(
-        ctx, "collection:paid_in_full", "collection_case", case.id,
-        institution_id=case.institution_id, patron_id=case.patron_id,
+        ctx,
+        "collection:paid_in_full",
+        "collection_case",
+        case.id,
+        institution_id=case.institution_id,
+        patron_id=case.patron_id,
     )
     return case
 

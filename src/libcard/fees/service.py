@@ -32,7 +32,14 @@ from libcard.patrons.service import get_patron, get_patron_for_update, patron_po
 
 CHARGERS = frozenset({ActorKind.DESK, ActorKind.ADMIN, ActorKind.SYSTEM})
 PAYMENT_TAKERS = frozenset(
-    {ActorKind.DESK, ActorKind.ADMIN, ActorKind.SYSTEM, ActorKind.TERMINAL, ActorKind.AGENCY, ActorKind.SERVICE}
+    {
+        ActorKind.DESK,
+        ActorKind.ADMIN,
+        ActorKind.SYSTEM,
+        ActorKind.TERMINAL,
+        ActorKind.AGENCY,
+        ActorKind.SERVICE,
+    }
 )
 MAX_AMOUNT_MINOR = 100_000_000  # a million kroner: more is a typo, not a library fee
 
@@ -79,17 +86,30 @@ async def charge(
     ctx.session.add(fee)
     await ctx.session.flush()
     await record(
-        ctx, "fee:charge", "fee", fee.id, institution_id=patron.institution_id,
-        patron_id=patron.id, type=fee.type, amount_minor=amount_minor, currency=fee.currency,
+        ctx,
+        "fee:charge",
+        "fee",
+        fee.id,
+        institution_id=patron.institution_id,
+        patron_id=patron.id,
+        type=fee.type,
+        amount_minor=amount_minor,
+        currency=fee.currency,
     )
     return fee
 
 
 async def fee_views(ctx: Ctx, patron_id: int) -> list[FeeView]:
     fees = list(
-        (await ctx.session.scalars(select(Fee).where(Fee.patron_id == patron_id).order_by(Fee.created_at, Fee.id))).all()
+        (
+            await ctx.session.scalars(
+                select(Fee).where(Fee.patron_id == patron_id).order_by(Fee.created_at, Fee.id)
+            )
+        ).all()
     )
-    actions = (await ctx.session.scalars(select(FeeAction).where(FeeAction.patron_id == patron_id))).all()
+    actions = (
+        await ctx.session.scalars(select(FeeAction).where(FeeAction.patron_id == patron_id))
+    ).all()
     lines: dict[int, list[Line]] = defaultdict(list)
     for action in actions:
         lines[action.fee_id].append(
@@ -154,7 +174,9 @@ async def pay(
     )
     if earlier is not None:
         same = (earlier.patron_id, earlier.amount_minor, earlier.method) == (
-            patron.id, amount_minor, PaymentMethod(method).value,
+            patron.id,
+            amount_minor,
+            PaymentMethod(method).value,
         )
         if same:
             return earlier
@@ -195,15 +217,25 @@ async def pay(
     for fee_id, share in allocate(amount_minor, open_fees):
         ctx.session.add(
             FeeAction(
-                fee_id=fee_id, patron_id=patron.id, kind=ActionKind.PAYMENT.value,
-                amount_minor=share, payment_id=payment.id, actor_label=ctx.actor.label,
+                fee_id=fee_id,
+                patron_id=patron.id,
+                kind=ActionKind.PAYMENT.value,
+                amount_minor=share,
+                payment_id=payment.id,
+                actor_label=ctx.actor.label,
                 created_at=now,
             )
         )
     await ctx.session.flush()
     await record(
-        ctx, "fee:pay", "payment", payment.id, institution_id=patron.institution_id,
-        patron_id=patron.id, amount_minor=amount_minor, method=payment.method,
+        ctx,
+        "fee:pay",
+        "payment",
+        payment.id,
+        institution_id=patron.institution_id,
+        patron_id=patron.id,
+        amount_minor=amount_minor,
+        method=payment.method,
         reference=reference,
     )
     return payment
@@ -238,7 +270,9 @@ async def refund(ctx: Ctx, fee_id: int, reason: str, amount_minor: int | None = 
     view = await fee_view(ctx, fee)
     amount = view.status.refundable_minor if amount_minor is None else amount_minor
     if view.status.refundable_minor == 0:
-        raise Conflict("nothing_to_refund", "Nothing has been paid on this fee that could be refunded.")
+        raise Conflict(
+            "nothing_to_refund", "Nothing has been paid on this fee that could be refunded."
+        )
     _check_amount(amount)
     if amount > view.status.refundable_minor:
         raise RuleViolation("refund_too_large", "A refund cannot exceed what was paid for the fee.")
@@ -248,28 +282,43 @@ async def refund(ctx: Ctx, fee_id: int, reason: str, amount_minor: int | None = 
 async def _act(ctx: Ctx, fee: Fee, kind: ActionKind, amount: int, reason: str) -> FeeView:
     ctx.session.add(
         FeeAction(
-            fee_id=fee.id, patron_id=fee.patron_id, kind=kind.value, amount_minor=amount,
-            reason=reason.strip()[:500], actor_label=ctx.actor.label, created_at=ctx.clock.now(),
+            fee_id=fee.id,
+            patron_id=fee.patron_id,
+            kind=kind.value,
+            amount_minor=amount,
+            reason=reason.strip()[:500],
+            actor_label=ctx.actor.label,
+            created_at=ctx.clock.now(),
         )
     )
     await ctx.session.flush()
     await record(
-        ctx, f"fee:{kind.value}", "fee", fee.id, institution_id=fee.institution_id,
-        patron_id=fee.patron_id, amount_minor=amount, reason=reason,
+        ctx,
+        f"fee:{kind.value}",
+        "fee",
+        fee.id,
+        institution_id=fee.institution_id,
+        patron_id=fee.patron_id,
+        amount_minor=amount,
+        reason=reason,
     )
     return await fee_view(ctx, fee)
 
 
 async def ledger_events(ctx: Ctx, patron_id: int) -> list[BalanceEvent]:
     """The balance's history in order: + each charge, − each payment and waiver."""
-    fees = (await ctx.session.execute(
-        select(Fee.id, Fee.created_at, Fee.amount_minor).where(Fee.patron_id == patron_id)
-    )).all()
-    actions = (await ctx.session.execute(
-        select(FeeAction.id, FeeAction.created_at, FeeAction.amount_minor).where(
-            FeeAction.patron_id == patron_id, FeeAction.kind != ActionKind.REFUND.value
+    fees = (
+        await ctx.session.execute(
+            select(Fee.id, Fee.created_at, Fee.amount_minor).where(Fee.patron_id == patron_id)
         )
-    )).all()
+    ).all()
+    actions = (
+        await ctx.session.execute(
+            select(FeeAction.id, FeeAction.created_at, FeeAction.amount_minor).where(
+                FeeAction.patron_id == patron_id, FeeAction.kind != ActionKind.REFUND.value
+            )
+        )
+    ).all()
     keyed = [((at, 0, fid), BalanceEvent(at, amount)) for fid, at, amount in fees]
     keyed += [((at, 1, aid), BalanceEvent(at, -amount)) for aid, at, amount in actions]
     return [event for _, event in sorted(keyed, key=lambda pair: pair[0])]

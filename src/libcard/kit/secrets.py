@@ -92,7 +92,7 @@ _hasher = PasswordHasher()  # argon2-cffi defaults are Argon2id with RFC 9106 lo
 
 def configure_password_hashing(*, time_cost: int, memory_kib: int) -> None:
     """Set the Argon2id cost; tests use a cheap one, production keeps the defaults."""
-    global _hasher  # noqa: PLW0603 — one hasher per process, set before serving
+    global _hasher
     _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)
 
 

@@ -17,12 +17,18 @@ from libcard.patrons.service import get_patron
 from libcard.policy.service import get_institution
 
 ACTIVATION = "activation"
-PASSWORD_RESET = "password_reset"
+PASSWORD_RESET = "password_reset"  # noqa: S105 — a purpose, not a secret
 CHANNELS = frozenset({"email", "letter", "sso"})
 PASSWORD_ATTEMPTS = 10
 PASSWORD_WINDOW = timedelta(minutes=15)
 ISSUERS = frozenset(
-    {ActorKind.DESK, ActorKind.ADMIN, ActorKind.REGISTRY, ActorKind.IDENTITY_PORTAL, ActorKind.SYSTEM}
+    {
+        ActorKind.DESK,
+        ActorKind.ADMIN,
+        ActorKind.REGISTRY,
+        ActorKind.IDENTITY_PORTAL,
+        ActorKind.SYSTEM,
+    }
 )
 
 
@@ -40,10 +46,18 @@ async def issue_activation_code(ctx: Ctx, patron_id: int, channel: str) -> tuple
         raise Conflict("already_activated", "This account is activated already.")
     institution = await get_institution(ctx, patron.institution_id)
     code = new_code()
-    token = await _issue(ctx, patron, ACTIVATION, code, channel, timedelta(days=institution.activation_code_days))
+    token = await _issue(
+        ctx, patron, ACTIVATION, code, channel, timedelta(days=institution.activation_code_days)
+    )
     await record(
-        ctx, "activation:issue_code", "patron", patron.id, institution_id=patron.institution_id,
-        patron_id=patron.id, channel=channel, expires_at=token.expires_at.isoformat(),
+        ctx,
+        "activation:issue_code",
+        "patron",
+        patron.id,
+        institution_id=patron.institution_id,
+        patron_id=patron.id,
+        channel=channel,
+        expires_at=token.expires_at.isoformat(),
     )
     return token, code
 
@@ -65,7 +79,9 @@ async def _issue(
     token = SecretToken(
         patron_id=patron.id,
         purpose=purpose,
-        digest=ctx.keyring.digest(purpose, normalise_code(secret) if purpose == ACTIVATION else secret),
+        digest=ctx.keyring.digest(
+            purpose, normalise_code(secret) if purpose == ACTIVATION else secret
+        ),
         channel=channel,
         created_at=now,
         expires_at=now + ttl,
@@ -103,8 +119,15 @@ async def consume_activation_code(ctx: Ctx, patron: Patron, code: str) -> Secret
     return token
 
 
-async def set_password(ctx: Ctx, patron: Patron, password: str, extra_words: tuple[str, ...] = ()) -> None:
-    words = (patron.first_name, patron.last_name, *(patron.email or "").split("@")[:1], *extra_words)
+async def set_password(
+    ctx: Ctx, patron: Patron, password: str, extra_words: tuple[str, ...] = ()
+) -> None:
+    words = (
+        patron.first_name,
+        patron.last_name,
+        *(patron.email or "").split("@")[:1],
+        *extra_words,
+    )
     check_password(password, words)
     patron.password_hash = await hash_password(password)
     patron.password_changed_at = ctx.clock.now()
@@ -118,7 +141,11 @@ async def check_own_password(ctx: Ctx, patron: Patron, password: str) -> None:
     if not await verify_password(patron.password_hash, password):
         await count_failure(ctx, key, window=PASSWORD_WINDOW)
         await record(
-            ctx, "password:wrong", "patron", patron.id, institution_id=patron.institution_id,
+            ctx,
+            "password:wrong",
+            "patron",
+            patron.id,
+            institution_id=patron.institution_id,
             patron_id=patron.id,
         )
         raise WrongSecret("password_wrong", "The password is wrong.")
@@ -127,26 +154,34 @@ async def check_own_password(ctx: Ctx, patron: Patron, password: str) -> None:
 
 def _require_self(ctx: Ctx, patron: Patron) -> None:
     # Only the patron, or an integration acting for exactly this patron, knows the password.
-    if ctx.actor.kind is not ActorKind.PATRON and ctx.actor.patron_id != patron.id:
-        if ctx.actor.kind is not ActorKind.SERVICE:
-            raise Forbidden("forbidden_password", "Only the patron may change their password.")
+    acting_for_patron = ctx.actor.kind in (ActorKind.PATRON, ActorKind.SERVICE)
+    if not acting_for_patron and ctx.actor.patron_id != patron.id:
+        raise Forbidden("forbidden_password", "Only the patron may change their password.")
 
 
 async def change_password(ctx: Ctx, patron_id: int, current: str, new: str) -> Patron:
     patron = await get_patron(ctx, patron_id)
     _require_self(ctx, patron)
     if patron.activated_at is None:
-        raise Conflict("account_not_activated", "Activate the account before changing its password.")
+        raise Conflict(
+            "account_not_activated", "Activate the account before changing its password."
+        )
     await check_own_password(ctx, patron, current)
     await set_password(ctx, patron, new)
     await record(
-        ctx, "password:change", "patron", patron.id, institution_id=patron.institution_id,
+        ctx,
+        "password:change",
+        "patron",
+        patron.id,
+        institution_id=patron.institution_id,
         patron_id=patron.id,
     )
     return patron
 
 
-async def request_password_reset(ctx: Ctx, institution_id: int, email: str) -> tuple[Patron, str] | None:
+async def request_password_reset(
+    ctx: Ctx, institution_id: int, email: str
+) -> tuple[Patron, str] | None:
     """A reset token for the account with this e-mail, or None — the caller says the same either
     way, so that the answer never tells whether an account exists (R7)."""
     address = email.strip().lower()
@@ -161,9 +196,20 @@ async def request_password_reset(ctx: Ctx, institution_id: int, email: str) -> t
         return None
     institution = await get_institution(ctx, institution_id)
     secret = new_token()
-    await _issue(ctx, patron, PASSWORD_RESET, secret, "email", timedelta(minutes=institution.password_reset_minutes))
+    await _issue(
+        ctx,
+        patron,
+        PASSWORD_RESET,
+        secret,
+        "email",
+        timedelta(minutes=institution.password_reset_minutes),
+    )
     await record(
-        ctx, "password:reset_requested", "patron", patron.id, institution_id=institution_id,
+        ctx,
+        "password:reset_requested",
+        "patron",
+        patron.id,
+        institution_id=institution_id,
         patron_id=patron.id,
     )
     return patron, secret
@@ -177,7 +223,12 @@ async def reset_password(ctx: Ctx, secret: str, new: str) -> Patron:
         )
     )
     now = ctx.clock.now()
-    if token is None or token.used_at is not None or token.revoked_at is not None or token.expires_at <= now:
+    if (
+        token is None
+        or token.used_at is not None
+        or token.revoked_at is not None
+        or token.expires_at <= now
+    ):
         raise InvalidInput(
             "reset_link_invalid",
             "This link has expired or has been used. Ask for a new one on the login page.",
@@ -187,7 +238,11 @@ async def reset_password(ctx: Ctx, secret: str, new: str) -> Patron:
     await set_password(ctx, patron, new)
     token.used_at = now
     await record(
-        ctx, "password:reset", "patron", patron.id, institution_id=patron.institution_id,
+        ctx,
+        "password:reset",
+        "patron",
+        patron.id,
+        institution_id=patron.institution_id,
         patron_id=patron.id,
     )
     return patron

@@ -64,7 +64,9 @@ def _clean(column: str, value: Any) -> Any:
     if column in ("first_name", "last_name") and not text:
         raise InvalidInput("field_required", f"{column} cannot be empty.")
     if len(text) > TEXT_LIMITS[column]:
-        raise InvalidInput("field_too_long", f"{column} has at most {TEXT_LIMITS[column]} characters.")
+        raise InvalidInput(
+            "field_too_long", f"{column} has at most {TEXT_LIMITS[column]} characters."
+        )
     return text or None
 
 
@@ -146,8 +148,13 @@ async def create_patron(
     ctx.session.add(patron)
     await ctx.session.flush()
     await record(
-        ctx, "patron:create", "patron", patron.id, institution_id=institution_id,
-        patron_id=patron.id, group=group.code,
+        ctx,
+        "patron:create",
+        "patron",
+        patron.id,
+        institution_id=institution_id,
+        patron_id=patron.id,
+        group=group.code,
     )
     return patron, policy
 
@@ -188,22 +195,37 @@ async def update_patron(ctx: Ctx, patron_id: int, changes: Mapping[str, Any]) ->
     await _check_unique_emails(ctx, patron)
     patron.updated_at = ctx.clock.now()
     await record(
-        ctx, "patron:update", "patron", patron.id, institution_id=patron.institution_id,
-        patron_id=patron.id, fields=sorted(changed),
+        ctx,
+        "patron:update",
+        "patron",
+        patron.id,
+        institution_id=patron.institution_id,
+        patron_id=patron.id,
+        fields=sorted(changed),
     )
     return patron
 
 
 async def change_group(ctx: Ctx, patron_id: int, group_code: str) -> Patron:
-    if ctx.actor.kind not in (ActorKind.ADMIN, ActorKind.DESK, ActorKind.REGISTRY, ActorKind.SYSTEM):
+    if ctx.actor.kind not in (
+        ActorKind.ADMIN,
+        ActorKind.DESK,
+        ActorKind.REGISTRY,
+        ActorKind.SYSTEM,
+    ):
         raise Forbidden("forbidden_group", "You may not move patrons between groups.")
     patron = await get_patron(ctx, patron_id)
     group: PatronGroup = await group_by_code(ctx, patron.institution_id, group_code)
     patron.group_id = group.id
     patron.updated_at = ctx.clock.now()
     await record(
-        ctx, "patron:change_group", "patron", patron.id, institution_id=patron.institution_id,
-        patron_id=patron.id, group=group_code,
+        ctx,
+        "patron:change_group",
+        "patron",
+        patron.id,
+        institution_id=patron.institution_id,
+        patron_id=patron.id,
+        group=group_code,
     )
     return patron
 

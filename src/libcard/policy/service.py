@@ -152,9 +152,9 @@ def _check_group_values(values: Mapping[str, Any]) -> None:
         raise InvalidInput("invalid_policy", "The card replacement fee cannot be negative.")
     if values.get("max_wrong_pins") is not None and not 1 <= values["max_wrong_pins"] <= 20:
         raise InvalidInput("invalid_policy", "max_wrong_pins must be between 1 and 20.")
-    if values.get("fee_block_threshold_minor") is not None:
-        if values["fee_block_threshold_minor"] < 1:
-            raise InvalidInput("invalid_policy", "The fee-block threshold must be positive.")
+    threshold = values.get("fee_block_threshold_minor")
+    if threshold is not None and threshold < 1:
+        raise InvalidInput("invalid_policy", "The fee-block threshold must be positive.")
     if values.get("field_owners") is not None:
         for name, owner in values["field_owners"].items():
             if name not in PERSONAL_FIELDS:
@@ -177,7 +177,9 @@ def _enum(kind: Any, value: Any, what: str) -> None:
         kind(value)
     except ValueError:
         allowed = ", ".join(member.value for member in kind)
-        raise InvalidInput("invalid_policy", f"{value!r} is not a valid {what}; use {allowed}.")
+        raise InvalidInput(
+            "invalid_policy", f"{value!r} is not a valid {what}; use {allowed}."
+        ) from None
 
 
 async def create_institution(
@@ -185,12 +187,16 @@ async def create_institution(
 ) -> Institution:
     _require_admin(ctx, None)
     if ctx.actor.institution_id is not None:
-        raise Forbidden("forbidden_institution", "Only a deployment administrator adds institutions.")
+        raise Forbidden(
+            "forbidden_institution", "Only a deployment administrator adds institutions."
+        )
     if not card_prefix.isdigit() or not 1 <= len(card_prefix) <= 8:
         raise InvalidInput("invalid_policy", "A card prefix is 1–8 digits.")
     _check_institution_values({"currency": currency, **values})
     clash = await ctx.session.scalar(
-        select(Institution).where((Institution.code == code) | (Institution.card_prefix == card_prefix))
+        select(Institution).where(
+            (Institution.code == code) | (Institution.card_prefix == card_prefix)
+        )
     )
     if clash is not None:
         raise Conflict("institution_exists", "An institution with this code or prefix exists.")
@@ -206,11 +212,15 @@ async def create_institution(
     )
     ctx.session.add(institution)
     await ctx.session.flush()
-    await record(ctx, "institution:create", "institution", institution.id, institution_id=institution.id)
+    await record(
+        ctx, "institution:create", "institution", institution.id, institution_id=institution.id
+    )
     return institution
 
 
-async def update_institution(ctx: Ctx, institution_id: int, changes: Mapping[str, Any]) -> Institution:
+async def update_institution(
+    ctx: Ctx, institution_id: int, changes: Mapping[str, Any]
+) -> Institution:
     _require_admin(ctx, institution_id)
     institution = await get_institution(ctx, institution_id)
     unknown = set(changes) - INSTITUTION_POLICY_FIELDS
@@ -221,7 +231,11 @@ async def update_institution(ctx: Ctx, institution_id: int, changes: Mapping[str
         setattr(institution, key, value)
     institution.updated_at = ctx.clock.now()
     await record(
-        ctx, "policy:update", "institution", institution_id, institution_id=institution_id,
+        ctx,
+        "policy:update",
+        "institution",
+        institution_id,
+        institution_id=institution_id,
         changes=dict(changes),
     )
     return institution
@@ -271,7 +285,11 @@ async def update_group(ctx: Ctx, group_id: int, changes: Mapping[str, Any]) -> P
         setattr(group, key, value)
     group.updated_at = ctx.clock.now()
     await record(
-        ctx, "policy:update", "patron_group", group_id, institution_id=group.institution_id,
+        ctx,
+        "policy:update",
+        "patron_group",
+        group_id,
+        institution_id=group.institution_id,
         changes=dict(changes),
     )
     return group

@@ -30,7 +30,9 @@ def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JS
         headers["Retry-After"] = str(extra["retry_after_seconds"])
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="libcard"'
-    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+    return JSONResponse(
+        body, status_code=status, media_type="application/problem+json", headers=headers
+    )
 
 
 def _json_safe(value: Any) -> Any:
@@ -62,8 +64,11 @@ def install(app: FastAPI) -> None:
         ]
         first = errors[0] if errors else {"where": "request", "problem": "invalid"}
         return problem(
-            422, "invalid_request", "Invalid request",
-            f"{first['where']}: {first['problem']}", errors=errors,
+            422,
+            "invalid_request",
+            "Invalid request",
+            f"{first['where']}: {first['problem']}",
+            errors=errors,
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -29,7 +29,9 @@ async def audit(
     async with api.unit(Scope.AUDIT_READ) as ctx:
         if patron_id is not None:
             await get_patron(ctx, patron_id)
-        found = await events(ctx, patron_id=patron_id, action=action, before_id=before_id, limit=limit)
+        found = await events(
+            ctx, patron_id=patron_id, action=action, before_id=before_id, limit=limit
+        )
         return [s.AuditOut.model_validate(e, from_attributes=True) for e in found]
 
 
@@ -40,8 +42,12 @@ async def create_token(api: ApiDep, body: s.TokenIn) -> s.TokenOut:
         if body.patron_id is not None:
             await get_patron(ctx, body.patron_id)
         token, secret = await access.create_token(
-            ctx, name=body.name, actor_kind=body.actor_kind, scopes=body.scopes,
-            institution_id=body.institution_id, patron_id=body.patron_id,
+            ctx,
+            name=body.name,
+            actor_kind=body.actor_kind,
+            scopes=body.scopes,
+            institution_id=body.institution_id,
+            patron_id=body.patron_id,
             valid_days=body.valid_days,
         )
         return s.TokenOut.model_validate({**_token(token), "secret": secret})
@@ -55,7 +61,11 @@ async def revoke_token(api: ApiDep, token_id: int) -> s.TokenOut:
 
 def _token(token: ApiToken) -> dict[str, object]:
     return {
-        "id": token.id, "name": token.name, "actor_kind": token.actor_kind,
-        "scopes": token.scopes, "institution_id": token.institution_id,
-        "patron_id": token.patron_id, "expires_at": token.expires_at,
+        "id": token.id,
+        "name": token.name,
+        "actor_kind": token.actor_kind,
+        "scopes": token.scopes,
+        "institution_id": token.institution_id,
+        "patron_id": token.patron_id,
+        "expires_at": token.expires_at,
     }

@@ -35,7 +35,9 @@ async def place_block(api: ApiDep, patron_id: int, body: s.StaffBlockIn) -> s.Bl
         institution = await ctx.session.get(Institution, stored.institution_id)
         assert institution is not None
         block = next(b for b in found if b.stored_id == stored.id)
-        return block_out(block, policy, api.language(institution.default_language), institution.timezone)
+        return block_out(
+            block, policy, api.language(institution.default_language), institution.timezone
+        )
 
 
 @router.post("/blocks/{block_id}/lift", status_code=200, response_model=list[s.BlockOut])

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Response
 
 from libcard.access.scopes import Scope
 from libcard.accounts.service import CardStatus, card_status, replace_card
+from libcard.blocks.texts import LIFTS
 from libcard.cards import pin as pins
 from libcard.cards import service as cards
-from libcard.blocks.texts import LIFTS
 from libcard.cards.texts import REFUSALS
 from libcard.fees.service import fee_views
 from libcard.kit.i18n import pick
@@ -44,7 +44,9 @@ async def _status(api: Api, number: str) -> s.CardStatusOut:
         balance = sum(v.status.outstanding_minor for v in views)
         refusal = None
         if status.refusal is not None:
-            refusal = s.Refusal(code=status.refusal, message=pick(REFUSALS[status.refusal], language))
+            refusal = s.Refusal(
+                code=status.refusal, message=pick(REFUSALS[status.refusal], language)
+            )
         return s.CardStatusOut(
             card=card_out(status.card, status.state),
             patron=s.StatusPatron(
@@ -55,7 +57,9 @@ async def _status(api: Api, number: str) -> s.CardStatusOut:
             ),
             usable=status.refusal is None,
             refusal=refusal,
-            blocks=[block_out(b, status.policy, language, institution.timezone) for b in status.blocks],
+            blocks=[
+                block_out(b, status.policy, language, institution.timezone) for b in status.blocks
+            ],
             may=status.may,
             balance=s.Money.of(balance, status.policy.currency),
             language=language,
@@ -111,7 +115,9 @@ async def replace(api: ApiDep, number: str, body: s.ReplaceIn) -> s.ReplacementO
         fee = None
         if result.fee is not None:
             fee = next(
-                fee_out(v) for v in await fee_views(ctx, card.patron_id) if v.fee.id == result.fee.id
+                fee_out(v)
+                for v in await fee_views(ctx, card.patron_id)
+                if v.fee.id == result.fee.id
             )
         return s.ReplacementOut(old=card_out(result.old), new=card_out(result.new), fee=fee)
 

@@ -35,7 +35,9 @@ class Api:
             caller = await authenticate(ctx, self.secret)
             if scope not in caller.scopes:
                 raise Forbidden(
-                    "scope_missing", f"This token lacks the scope {scope.value!r}.", scope=scope.value
+                    "scope_missing",
+                    f"This token lacks the scope {scope.value!r}.",
+                    scope=scope.value,
                 )
             yield ctx.as_actor(caller.actor)
 

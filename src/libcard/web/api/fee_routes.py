@@ -34,7 +34,11 @@ async def list_fees(api: ApiDep, patron_id: int) -> s.AccountFees:
 async def charge(api: ApiDep, patron_id: int, body: s.ChargeIn) -> s.FeeOut:
     async with api.unit(Scope.FEES_WRITE) as ctx:
         fee = await fees.charge(
-            ctx, patron_id, body.type, body.amount_minor, body.description,
+            ctx,
+            patron_id,
+            body.type,
+            body.amount_minor,
+            body.description,
             item_barcode=body.item_barcode,
         )
         return fee_out(await fees.fee_view(ctx, fee))
@@ -71,8 +75,14 @@ async def pay(
         )
     async with api.unit(Scope.PAYMENTS_WRITE) as ctx:
         payment = await fees.pay(
-            ctx, patron_id, body.amount_minor, method=body.method, idempotency_key=key,
-            reference=body.reference, fee_ids=body.fee_ids, currency=body.currency,
+            ctx,
+            patron_id,
+            body.amount_minor,
+            method=body.method,
+            idempotency_key=key,
+            reference=body.reference,
+            fee_ids=body.fee_ids,
+            currency=body.currency,
         )
         blocks, policy = await blocks_of(ctx, patron_id)
         institution = await ctx.session.get(Institution, payment.institution_id)

@@ -67,8 +67,14 @@ async def search_patrons(
 ) -> list[s.PatronOut]:
     async with api.unit(Scope.PATRONS_READ) as ctx:
         found = await patrons.search_patrons(
-            ctx, institution_id, name=name, email=email, registry_id=registry_id,
-            birth_date=birth_date, limit=limit, offset=offset,
+            ctx,
+            institution_id,
+            name=name,
+            email=email,
+            registry_id=registry_id,
+            birth_date=birth_date,
+            limit=limit,
+            offset=offset,
         )
         return [await _out(ctx, p) for p in found]
 

@@ -65,7 +65,11 @@ async def create_group(api: ApiDep, institution_id: int, body: s.GroupIn) -> s.G
     async with api.unit(Scope.POLICY_WRITE) as ctx:
         values = _changes(body)
         group = await policy.create_group(
-            ctx, institution_id, code=str(values.pop("code")), name=str(values.pop("name")), **values
+            ctx,
+            institution_id,
+            code=str(values.pop("code")),
+            name=str(values.pop("name")),
+            **values,
         )
         return group_out(await policy.get_institution(ctx, institution_id), group)
 

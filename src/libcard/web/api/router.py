@@ -16,6 +16,13 @@ from libcard.web.api import (
 
 def build() -> APIRouter:
     router = APIRouter()
-    for module in (card_routes, patron_routes, fee_routes, block_routes, policy_routes, audit_routes):
+    for module in (
+        card_routes,
+        patron_routes,
+        fee_routes,
+        block_routes,
+        policy_routes,
+        audit_routes,
+    ):
         router.include_router(module.router)
     return router

@@ -10,7 +10,7 @@ from libcard.context import Actor
 from libcard.fees.service import FeeView
 from libcard.patrons.models import Patron
 from libcard.policy.models import Institution, PatronGroup
-from libcard.policy.rules import COLUMN_TO_FIELD, PERSONAL_FIELDS, Policy, may_write
+from libcard.policy.rules import COLUMN_TO_FIELD, PERSONAL_FIELDS, BlockCode, Policy, may_write
 from libcard.policy.service import policy_of
 from libcard.web.api import schemas as s
 
@@ -63,7 +63,9 @@ def block_out(block: Block, policy: Policy, language: str, timezone: str) -> s.B
         since=block.since,
         ends_at=block.ends_at,
         amount=(
-            s.Money.of(block.amount_minor, policy.currency) if block.amount_minor is not None else None
+            s.Money.of(block.amount_minor, policy.currency)
+            if block.amount_minor is not None
+            else None
         ),
     )
 
@@ -118,10 +120,7 @@ def group_out(institution: Institution, group: PatronGroup) -> s.GroupOut:
         may_hold_physical_card=policy.may_hold_physical_card,
         card_replacement_fee=s.Money.of(policy.card_replacement_fee_minor, policy.currency),
         field_owners=dict(policy.field_owners),
-        block_effects={
-            code.value: sorted(policy.effects_of(code))
-            for code in s.BlockCode
-        },
+        block_effects={code.value: sorted(policy.effects_of(code)) for code in BlockCode},
     )
     return s.GroupOut(
         id=group.id,

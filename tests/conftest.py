@@ -59,7 +59,9 @@ async def _pg_admin(sql: str) -> None:
 
 def _pg_url_for(name: str) -> str:
     assert POSTGRES_URL is not None
-    return make_url(_async_pg(POSTGRES_URL)).set(database=name).render_as_string(hide_password=False)
+    return (
+        make_url(_async_pg(POSTGRES_URL)).set(database=name).render_as_string(hide_password=False)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -133,7 +135,9 @@ class World:
     groups: dict[str, int]
 
     def actor(self, kind: ActorKind, **kw: Any) -> Actor:
-        return Actor(kind=kind, label=f"test {kind.value}", institution_id=self.institution_id, **kw)
+        return Actor(
+            kind=kind, label=f"test {kind.value}", institution_id=self.institution_id, **kw
+        )
 
     async def patron(
         self,

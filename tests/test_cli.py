@@ -1,0 +1,149 @@
+"""The README's first command for real: `libcard serve --demo` and `libcard demo --json`
+in subprocesses, asked over HTTP about every demo patron."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+LIBCARD = str(Path(sys.executable).parent / "libcard")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def cli_env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIBCARD_")}
+    env.update(
+        LIBCARD_DATABASE_URL=database_url,
+        LIBCARD_PEPPER_FILE=str(tmp_path / "secrets.json"),
+    )
+    return env
+
+
+@pytest.fixture
+def server(cli_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    port = _free_port()
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(  # noqa: S603 — our own command
+        [LIBCARD, "serve", "--demo", "--port", str(port)],
+        cwd=tmp_path,
+        env=cli_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError((tmp_path / "serve.log").read_text())
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("libcard serve did not answer within 60 s")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+def _demo(cli_env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    done = subprocess.run(  # noqa: S603
+        [LIBCARD, "demo", "--json"],
+        cwd=cwd,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return dict(json.loads(done.stdout))
+
+
+def test_demo_json_lists_a_patron_in_every_state_the_issue_names(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    demo = _demo(cli_env, tmp_path)
+    keys = {p["key"] for p in demo["patrons"]}
+    assert {
+        "ok",
+        "fee_blocked",
+        "replacement_unpaid",
+        "in_collection",
+        "staff_blocked",
+        "pin_locked",
+        "pin_one_left",
+        "not_activated",
+        "lost_card",
+        "expired",
+        "student",
+        "employee",
+    } <= keys
+    assert {p["group"] for p in demo["patrons"]} == {"student", "employee", "external"}
+    assert demo["api_token"].startswith("lct_")
+    by_key = {p["key"]: p for p in demo["patrons"]}
+    assert by_key["fee_blocked"]["block_codes"] == ["fee_threshold"]
+    assert by_key["pin_locked"]["block_codes"] == ["pin_locked"]
+    assert by_key["not_activated"]["activation_code"]
+
+
+def test_served_demo_answers_as_the_demo_says(
+    server: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    demo = _demo(cli_env, tmp_path)
+    headers = {"Authorization": f"Bearer {demo['api_token']}", "Accept-Language": "en"}
+    with httpx.Client(base_url=f"{server}/api/v1", headers=headers, timeout=10) as api:
+        for patron in demo["patrons"]:
+            status = api.get(f"/cards/{patron['card_number']}/status").json()
+            codes = [b["code"] for b in status["blocks"]]
+            assert status["may"]["borrow"] is patron["may_borrow"], patron["key"]
+            if patron["expected_state"] in ("ok", "blocked"):
+                assert status["usable"], patron["key"]
+                assert codes == patron["block_codes"], patron["key"]
+            else:
+                assert status["refusal"]["code"] == f"card_{patron['expected_state']}"
+                if patron["expected_state"] == "not_activated":
+                    assert "Activate now" in status["refusal"]["message"]
+                else:
+                    # R10: the e-card keeps working when a physical card is lost or expired.
+                    ecard = api.get(f"/cards/{patron['ecard_number']}/status").json()
+                    assert ecard["usable"], patron["key"]
+                    assert ecard["may"]["borrow"], patron["key"]
+
+        one_left = next(p for p in demo["patrons"] if p["key"] == "pin_one_left")
+        answer = api.post(f"/cards/{one_left['card_number']}/pin/verify", json={"pin": "9999"})
+        assert answer.json()["locked"] is True
+
+        waiting = next(p for p in demo["patrons"] if p["key"] == "not_activated")
+        activated = api.post(
+            "/activation",
+            json={
+                "card_number": waiting["card_number"],
+                "code": waiting["activation_code"],
+                "password": "Lighthouse-Keeper-7",
+                "pin": "4826",
+            },
+        )
+        assert activated.status_code == 200, activated.text
+        status = api.get(f"/cards/{waiting['card_number']}/status").json()
+        assert status["usable"]
+        assert status["may"]["borrow"]

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from libcard.access.models import ApiToken, Throttle
 from libcard.access.scopes import Scope
@@ -121,11 +123,18 @@ async def check_throttle(ctx: Ctx, key: str, *, limit: int, window: timedelta) -
 
 
 async def count_failure(ctx: Ctx, key: str, *, window: timedelta) -> None:
-    row = await ctx.session.get(Throttle, key, with_for_update=True)
     now = ctx.clock.now()
-    if row is None:
-        ctx.session.add(Throttle(key=key, window_started_at=now, failures=1))
-    elif row.window_started_at + window <= now:
+    # Insert-if-missing first, so that two first failures at once cannot collide.
+    dialect = ctx.session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    await ctx.session.execute(
+        insert(Throttle)
+        .values(key=key, window_started_at=now, failures=0)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    row = await ctx.session.get(Throttle, key, with_for_update=True, populate_existing=True)
+    assert row is not None
+    if row.window_started_at + window <= now:
         row.window_started_at, row.failures = now, 1
     else:
         row.failures += 1

@@ -129,7 +129,13 @@ async def policy_for_group(ctx: Ctx, group_id: int) -> tuple[Institution, Patron
     return institution, group, policy_of(institution, group)
 
 
+GROUP_OVERRIDES = frozenset({"max_wrong_pins", "fee_block_threshold_minor", "block_effects"})
+
+
 def _check_institution_values(values: Mapping[str, Any]) -> None:
+    missing = sorted(key for key, value in values.items() if value is None)
+    if missing:
+        raise InvalidInput("invalid_policy", f"These settings need a value: {', '.join(missing)}.")
     if "currency" in values:
         check_currency(values["currency"])
     if "max_wrong_pins" in values and not 1 <= values["max_wrong_pins"] <= 20:
@@ -148,7 +154,11 @@ def _check_institution_values(values: Mapping[str, Any]) -> None:
 
 
 def _check_group_values(values: Mapping[str, Any]) -> None:
-    if values.get("card_replacement_fee_minor", 0) < 0:
+    # None on an override means "use the institution's setting"; other settings need a value.
+    missing = sorted(k for k, v in values.items() if v is None and k not in GROUP_OVERRIDES)
+    if missing:
+        raise InvalidInput("invalid_policy", f"These settings need a value: {', '.join(missing)}.")
+    if (values.get("card_replacement_fee_minor") or 0) < 0:
         raise InvalidInput("invalid_policy", "The card replacement fee cannot be negative.")
     if values.get("max_wrong_pins") is not None and not 1 <= values["max_wrong_pins"] <= 20:
         raise InvalidInput("invalid_policy", "max_wrong_pins must be between 1 and 20.")

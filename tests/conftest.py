@@ -1,6 +1,7 @@
 """Test fixtures: every database test runs on SQLite and, when LIBCARD_TEST_POSTGRES_URL is
-set (CI sets it), on PostgreSQL too. Each test gets a fresh database made from a migrated
-template, so tests own their data and never depend on each other's order."""
+set (CI sets it), on PostgreSQL too. Each test starts on an empty migrated database — a copy
+of a migrated file on SQLite, a truncated per-process database on PostgreSQL — so tests own
+their data and never depend on each other's order."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from libcard.context import Actor, ActorKind, Ctx
 from libcard.db import create_engine
 from libcard.kit.clock import FrozenClock
 from libcard.kit.secrets import configure_password_hashing
+from libcard.models import Base
 from libcard.migrate import upgrade
 from libcard.runtime import Runtime
 
@@ -65,15 +67,25 @@ def _pg_url_for(name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_template() -> Iterator[str | None]:
+def postgres_database() -> Iterator[str | None]:
+    """One migrated PostgreSQL database per test process, emptied before each test."""
     if POSTGRES_URL is None:
         yield None
         return
-    name = f"libcard_template_{_worker()}_{uuid.uuid4().hex[:8]}"
+    name = f"libcard_test_{_worker()}_{uuid.uuid4().hex[:8]}"
     asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
     upgrade(_pg_url_for(name))
     yield name
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _empty(url: str) -> None:
+    # TRUNCATE skips the audit log's row triggers, which refuse DELETE by design.
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    engine = create_engine(url, pool=False)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -81,20 +93,18 @@ def database_url(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     sqlite_template: Path,
-    postgres_template: str | None,
+    postgres_database: str | None,
 ) -> Iterator[str]:
-    """A fresh, migrated database for one test."""
+    """A migrated database holding nothing, for one test."""
     if request.param == "sqlite":
         path = tmp_path / "libcard.sqlite3"
         shutil.copyfile(sqlite_template, path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    name = f"libcard_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
-    try:
-        yield _pg_url_for(name)
-    finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    assert postgres_database is not None
+    url = _pg_url_for(postgres_database)
+    asyncio.run(_empty(url))
+    yield url
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from libcard.cards.service import (
     state_now,
 )
 from libcard.context import ActorKind, Ctx
-from libcard.errors import RuleViolation
+from libcard.errors import Conflict, RuleViolation
 from libcard.fees.models import Fee
 from libcard.fees.rules import FeeType
 from libcard.fees.service import charge
@@ -76,19 +76,19 @@ async def replace_card(ctx: Ctx, card_id: int, *, number: str | None = None) -> 
             "not_replaceable",
             "An e-card is replaced by reporting it lost; a new one comes at once.",
         )
+    old_state = state_now(ctx, old)
+    if old_state is CardState.REPLACED:
+        raise Conflict("card_replaced", "This card has been replaced already.")
     new = await issue_card(ctx, old.patron_id, kind, number=number, replaces=old)
-    if state_now(ctx, old) in (
-        CardState.ACTIVE,
-        CardState.NOT_ACTIVATED,
-        CardState.LOST,
-        CardState.STOLEN,
-    ):
+    # An expired card is renewed, not replaced: it keeps its state and costs nothing.
+    renewal = old_state is CardState.EXPIRED
+    if not renewal:
         await mark_replaced(ctx, old)
     fee = None
     patron = await get_patron(ctx, old.patron_id)
     group = await ctx.session.get(PatronGroup, patron.group_id)
     assert group is not None
-    if kind is CardKind.PHYSICAL and group.card_replacement_fee_minor > 0:
+    if kind is CardKind.PHYSICAL and not renewal and group.card_replacement_fee_minor > 0:
         fee = await charge(
             ctx,
             patron.id,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from libcard.audit.service import record
-from libcard.cards.pin import set_pin
-from libcard.cards.rules import CardState
+from libcard.cards.pin import PinCheck, check_account_pin, set_pin
+from libcard.cards.rules import CardState, check_photo_id
 from libcard.cards.service import activate_cards_of, find_card, note_refused_use, state_now
-from libcard.context import Ctx
-from libcard.errors import Conflict, RuleViolation
+from libcard.context import ActorKind, Ctx
+from libcard.errors import Conflict, Forbidden, InvalidInput, RuleViolation
 from libcard.patrons.credentials import consume_activation_code, set_password
 from libcard.patrons.models import Patron
 from libcard.patrons.rules import check_password, check_pin
@@ -51,3 +51,50 @@ async def activate(ctx: Ctx, card_number: str, code: str, password: str, pin: st
         cards=[c.id for c in activated],
     )
     return patron
+
+
+async def activate_card(
+    ctx: Ctx, card_number: str, *, pin: str | None = None, photo_id_kind: str | None = None
+) -> PinCheck:
+    """Activate a card that arrived after the account was activated — a student ID from the
+    registry, a badge from the campus card system, a replacement sent by post (R1).
+
+    The patron proves it is theirs with the account's PIN (a wrong one counts towards the
+    lockout, as at a self-checkout machine); desk staff may instead record the photo ID seen.
+    """
+    card = await find_card(ctx, card_number)
+    patron = await get_patron(ctx, card.patron_id)
+    state = state_now(ctx, card)
+    if patron.activated_at is None:
+        raise Conflict(
+            "account_not_activated",
+            "Activate the account first, with the activation code, under 'Activate now'.",
+        )
+    if state is not CardState.NOT_ACTIVATED:
+        raise Conflict(f"card_{state.value}", "Only a card that is not activated yet can be.")
+    if pin is not None:
+        if ctx.actor.kind not in (ActorKind.PATRON, ActorKind.SERVICE, ActorKind.SYSTEM):
+            raise Forbidden("forbidden_activation", "The patron activates a card with their PIN.")
+        check = await check_account_pin(ctx, card, state, pin)
+        if not check.valid:
+            return check
+        how: dict[str, str] = {"proof": "pin"}
+    elif photo_id_kind is not None:
+        if ctx.actor.kind not in (ActorKind.DESK, ActorKind.ADMIN):
+            raise Forbidden("forbidden_activation", "Only desk staff activate cards by photo ID.")
+        how = {"proof": "photo_id", "photo_id_kind": check_photo_id(photo_id_kind)}
+        check = PinCheck(True, False, 0, state, patron.id)
+    else:
+        raise InvalidInput("proof_required", "Give the account's PIN, or the photo ID seen.")
+    now = ctx.clock.now()
+    card.state, card.activated_at, card.state_changed_at = CardState.ACTIVE.value, now, now
+    await record(
+        ctx,
+        "card:activate",
+        "card",
+        card.id,
+        institution_id=card.institution_id,
+        patron_id=patron.id,
+        **how,
+    )
+    return PinCheck(True, False, check.attempts_left, CardState.ACTIVE, patron.id)

@@ -61,6 +61,11 @@ async def verify_pin(ctx: Ctx, card_number: str, pin: str) -> PinCheck:
     if state is not CardState.ACTIVE:
         await note_refused_use(ctx, card, "pin_verify")
         return PinCheck(False, False, 0, state, card.patron_id)
+    return await check_account_pin(ctx, card, state, pin)
+
+
+async def check_account_pin(ctx: Ctx, card: Card, state: CardState, pin: str) -> PinCheck:
+    """Check `pin` against the account of `card` under the row lock, counting a wrong one."""
     patron = await get_patron(ctx, card.patron_id)
     policy = await patron_policy(ctx, patron)
     credential = await ctx.session.get(

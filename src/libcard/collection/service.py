@@ -8,7 +8,7 @@ from sqlalchemy import select
 from libcard.audit.service import record
 from libcard.collection.models import CollectionCase
 from libcard.context import ActorKind, Ctx
-from libcard.errors import Conflict, Forbidden, NotFound
+from libcard.errors import Conflict, Forbidden, InvalidInput, NotFound
 from libcard.patrons.service import get_patron_for_update, patron_policy
 
 OPEN_STATES = ("handed_over",)
@@ -17,6 +17,8 @@ OPEN_STATES = ("handed_over",)
 async def hand_over(ctx: Ctx, patron_id: int, amount_minor: int, agency: str) -> CollectionCase:
     if ctx.actor.kind not in (ActorKind.ADMIN, ActorKind.SYSTEM):
         raise Forbidden("forbidden_collection", "Only the library hands debt to collection.")
+    if amount_minor <= 0:
+        raise InvalidInput("amount", "A collection case is for a positive amount.")
     patron = await get_patron_for_update(ctx, patron_id)
     policy = await patron_policy(ctx, patron)
     now = ctx.clock.now()

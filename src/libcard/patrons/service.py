@@ -92,13 +92,16 @@ async def _check_unique_emails(ctx: Ctx, patron: Patron) -> None:
         value = getattr(patron, column)
         if value is None:
             continue
-        clash = await ctx.session.scalar(
-            select(Patron.id).where(
-                Patron.institution_id == patron.institution_id,
-                or_(Patron.email == value, Patron.institutional_email == value),
-                Patron.id != (patron.id or -1),
+        # No autoflush: the changed row would hit the unique constraint before this check
+        # could answer with a Conflict.
+        with ctx.session.no_autoflush:
+            clash = await ctx.session.scalar(
+                select(Patron.id).where(
+                    Patron.institution_id == patron.institution_id,
+                    or_(Patron.email == value, Patron.institutional_email == value),
+                    Patron.id != (patron.id or -1),
+                )
             )
-        )
         if clash is not None:
             raise Conflict("email_in_use", "Another account of this library uses this e-mail.")
 

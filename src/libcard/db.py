@@ -59,10 +59,11 @@ class Base(DeclarativeBase):
     }
 
 
-def create_engine(url: str, *, pool: bool = True) -> AsyncEngine:
+def create_engine(url: str, *, pool: bool = True, readonly: bool = False) -> AsyncEngine:
+    """An engine; `readonly` matters on SQLite only (see `_configure_sqlite`)."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, readonly=readonly)
         return engine
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if not pool:
@@ -72,7 +73,7 @@ def create_engine(url: str, *, pool: bool = True) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, readonly: bool) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -84,13 +85,16 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        if readonly:
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         # SQLite has no SELECT … FOR UPDATE. Taking the write lock at BEGIN serialises
         # read-then-write units (PIN counts, fee allocation) the way row locks do on PostgreSQL.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only units take no lock: in WAL mode they read a snapshot beside the writer.
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from libcard.audit.service import record
 from libcard.blocks.rules import Block, decide
-from libcard.blocks.service import blocks_of_patron
+from libcard.blocks.service import account_blocks
 from libcard.cards.models import Card
 from libcard.cards.rules import PHYSICAL_KINDS, CardKind, CardState
 from libcard.cards.service import (
@@ -27,8 +27,9 @@ from libcard.fees.service import charge
 from libcard.patrons.credentials import issue_activation_code
 from libcard.patrons.models import Patron
 from libcard.patrons.service import create_patron, get_patron
-from libcard.policy.models import PatronGroup
+from libcard.policy.models import Institution, PatronGroup
 from libcard.policy.rules import Action, Policy
+from libcard.policy.service import policy_for_group
 
 
 @dataclass(frozen=True)
@@ -118,17 +119,20 @@ class CardStatus:
     state: CardState
     patron: Patron
     group: PatronGroup
+    institution: Institution
     policy: Policy
     blocks: list[Block]
     may: dict[Action, bool]
     refusal: str | None  # why the card itself is refused: a code of cards/texts.py
+    balance_minor: int
 
 
-async def card_status(ctx: Ctx, number: str) -> CardStatus:
+async def card_status(ctx: Ctx, number: str, *, note_refusal: bool = True) -> CardStatus:
+    """The decision. A refused card's use is logged for staff (R10) unless the caller does
+    that in a unit of its own (`note_refusal=False`, for read-only units)."""
     card = await find_card(ctx, number)
     patron = await get_patron(ctx, card.patron_id)
-    group = await ctx.session.get(PatronGroup, patron.group_id)
-    assert group is not None
+    institution, group, _ = await policy_for_group(ctx, patron.group_id)
     state = state_now(ctx, card)
     refusal: str | None = None
     now = ctx.clock.now()
@@ -138,8 +142,15 @@ async def card_status(ctx: Ctx, number: str) -> CardStatus:
         refusal = "account_expired"
     elif state is not CardState.ACTIVE:
         refusal = f"card_{state.value}"
-    if state is not CardState.ACTIVE and ctx.actor.kind is not ActorKind.PATRON:
+    if note_refusal and refusal_is_noted(ctx, state):
         await note_refused_use(ctx, card, "status")
-    blocks, policy = await blocks_of_patron(ctx, patron)
+    blocks, policy, ledger = await account_blocks(ctx, patron)
     may = decide(blocks, card_usable=refusal is None)
-    return CardStatus(card, state, patron, group, policy, blocks, may, refusal)
+    return CardStatus(
+        card, state, patron, group, institution, policy, blocks, may, refusal, ledger.balance_minor
+    )
+
+
+def refusal_is_noted(ctx: Ctx, state: CardState) -> bool:
+    # A patron looking at their own cards is not a use of the card.
+    return state is not CardState.ACTIVE and ctx.actor.kind is not ActorKind.PATRON

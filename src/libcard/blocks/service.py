@@ -22,17 +22,16 @@ from libcard.collection.service import open_cases
 from libcard.context import ActorKind, Ctx
 from libcard.errors import Conflict, Forbidden, InvalidInput, NotFound
 from libcard.fees.rules import FeeType
-from libcard.fees.service import fee_views, ledger_events
+from libcard.fees.service import Ledger, ledger_of
 from libcard.patrons.models import Patron
 from libcard.patrons.service import get_patron, patron_policy
 from libcard.policy.rules import BlockCode, Policy
 
 
-async def summary_of(ctx: Ctx, patron: Patron) -> AccountSummary:
-    views = await fee_views(ctx, patron.id)
+async def summary_of(ctx: Ctx, patron: Patron, ledger: Ledger) -> AccountSummary:
     replacements = [
         UnpaidReplacement(v.fee.id, v.fee.created_at, v.status.outstanding_minor)
-        for v in views
+        for v in ledger.views
         if v.fee.type == FeeType.REPLACEMENT and v.status.outstanding_minor > 0
     ]
     cases = [
@@ -53,7 +52,7 @@ async def summary_of(ctx: Ctx, patron: Patron) -> AccountSummary:
     if credential is not None and credential.locked_at is not None:
         stored.append(StoredBlockView(0, BlockCode.PIN_LOCKED, credential.locked_at))
     return AccountSummary(
-        ledger=await ledger_events(ctx, patron.id),
+        ledger=ledger.events,
         unpaid_replacements=replacements,
         collection_cases=cases,
         stored=stored,
@@ -61,8 +60,16 @@ async def summary_of(ctx: Ctx, patron: Patron) -> AccountSummary:
 
 
 async def blocks_of_patron(ctx: Ctx, patron: Patron) -> tuple[list[Block], Policy]:
+    blocks, policy, _ = await account_blocks(ctx, patron)
+    return blocks, policy
+
+
+async def account_blocks(ctx: Ctx, patron: Patron) -> tuple[list[Block], Policy, Ledger]:
+    """The blocks holding now, the policy they were judged by, and the ledger they came from."""
     policy = await patron_policy(ctx, patron)
-    return evaluate(await summary_of(ctx, patron), policy, ctx.clock.now()), policy
+    ledger = await ledger_of(ctx, patron.id)
+    summary = await summary_of(ctx, patron, ledger)
+    return evaluate(summary, policy, ctx.clock.now()), policy, ledger
 
 
 async def blocks_of(ctx: Ctx, patron_id: int) -> tuple[list[Block], Policy]:

@@ -99,23 +99,52 @@ async def charge(
     return fee
 
 
-async def fee_views(ctx: Ctx, patron_id: int) -> list[FeeView]:
-    fees = list(
-        (
-            await ctx.session.scalars(
-                select(Fee).where(Fee.patron_id == patron_id).order_by(Fee.created_at, Fee.id)
-            )
-        ).all()
-    )
+@dataclass(frozen=True)
+class Ledger:
+    """One patron's fees with their status, and the balance's history, read in one go."""
+
+    views: list[FeeView]
+    events: list[BalanceEvent]  # + each charge, − each payment and waiver, in order
+
+    @property
+    def balance_minor(self) -> int:
+        return sum(view.status.outstanding_minor for view in self.views)
+
+
+async def ledger_of(ctx: Ctx, patron_id: int) -> Ledger:
+    """Two queries: the fees and their actions. No visibility check; callers have made it."""
+    fees = (
+        await ctx.session.scalars(
+            select(Fee).where(Fee.patron_id == patron_id).order_by(Fee.created_at, Fee.id)
+        )
+    ).all()
     actions = (
         await ctx.session.scalars(select(FeeAction).where(FeeAction.patron_id == patron_id))
     ).all()
     lines: dict[int, list[Line]] = defaultdict(list)
+    keyed = [
+        ((fee.created_at, 0, fee.id), BalanceEvent(fee.created_at, fee.amount_minor))
+        for fee in fees
+    ]
     for action in actions:
+        kind = ActionKind(action.kind)
         lines[action.fee_id].append(
-            Line(ActionKind(action.kind), action.amount_minor, action.created_at, action.payment_id)
+            Line(kind, action.amount_minor, action.created_at, action.payment_id)
         )
-    return [FeeView(fee, fee_status(fee.amount_minor, lines[fee.id])) for fee in fees]
+        if kind is not ActionKind.REFUND:  # a refund gives money back; the debt is unchanged
+            keyed.append(
+                (
+                    (action.created_at, 1, action.id),
+                    BalanceEvent(action.created_at, -action.amount_minor),
+                )
+            )
+    views = [FeeView(fee, fee_status(fee.amount_minor, lines[fee.id])) for fee in fees]
+    events = [event for _, event in sorted(keyed, key=lambda pair: pair[0])]
+    return Ledger(views, events)
+
+
+async def fee_views(ctx: Ctx, patron_id: int) -> list[FeeView]:
+    return (await ledger_of(ctx, patron_id)).views
 
 
 async def fees_of(ctx: Ctx, patron_id: int) -> list[FeeView]:
@@ -303,22 +332,3 @@ async def _act(ctx: Ctx, fee: Fee, kind: ActionKind, amount: int, reason: str) -
         reason=reason,
     )
     return await fee_view(ctx, fee)
-
-
-async def ledger_events(ctx: Ctx, patron_id: int) -> list[BalanceEvent]:
-    """The balance's history in order: + each charge, − each payment and waiver."""
-    fees = (
-        await ctx.session.execute(
-            select(Fee.id, Fee.created_at, Fee.amount_minor).where(Fee.patron_id == patron_id)
-        )
-    ).all()
-    actions = (
-        await ctx.session.execute(
-            select(FeeAction.id, FeeAction.created_at, FeeAction.amount_minor).where(
-                FeeAction.patron_id == patron_id, FeeAction.kind != ActionKind.REFUND.value
-            )
-        )
-    ).all()
-    keyed = [((at, 0, fid), BalanceEvent(at, amount)) for fid, at, amount in fees]
-    keyed += [((at, 1, aid), BalanceEvent(at, -amount)) for aid, at, amount in actions]
-    return [event for _, event in sorted(keyed, key=lambda pair: pair[0])]

@@ -23,8 +23,8 @@ from libcard.context import Actor, ActorKind, Ctx
 from libcard.db import create_engine
 from libcard.kit.clock import FrozenClock
 from libcard.kit.secrets import configure_password_hashing
-from libcard.models import Base
 from libcard.migrate import upgrade
+from libcard.models import Base
 from libcard.runtime import Runtime
 
 POSTGRES_URL = os.environ.get("LIBCARD_TEST_POSTGRES_URL")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
@@ -138,6 +139,8 @@ def _check_institution_values(values: Mapping[str, Any]) -> None:
         raise InvalidInput("invalid_policy", f"These settings need a value: {', '.join(missing)}.")
     if "currency" in values:
         check_currency(values["currency"])
+    if "timezone" in values:
+        _check_timezone(values["timezone"])
     if "max_wrong_pins" in values and not 1 <= values["max_wrong_pins"] <= 20:
         raise InvalidInput("invalid_policy", "max_wrong_pins must be between 1 and 20.")
     if "fee_block_threshold_minor" in values and values["fee_block_threshold_minor"] < 1:
@@ -151,6 +154,16 @@ def _check_institution_values(values: Mapping[str, Any]) -> None:
     for key in ("activation_code_days", "password_reset_minutes", "card_valid_years"):
         if key in values and values[key] < 1:
             raise InvalidInput("invalid_policy", f"{key} must be at least 1.")
+
+
+def _check_timezone(name: Any) -> None:
+    # An unknown zone stored here would break every date shown later (block end dates).
+    try:
+        ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise InvalidInput(
+            "invalid_policy", f"{name!r} is not a time zone; use one like Europe/Copenhagen."
+        ) from None
 
 
 def _check_group_values(values: Mapping[str, Any]) -> None:

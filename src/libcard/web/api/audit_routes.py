@@ -10,9 +10,11 @@ from libcard.access import service as access
 from libcard.access.models import ApiToken
 from libcard.access.scopes import Scope
 from libcard.audit.service import events
+from libcard.errors import InvalidInput, NotFound
 from libcard.patrons.service import get_patron
+from libcard.policy.models import Institution
 from libcard.web.api import schemas as s
-from libcard.web.api.deps import ApiDep
+from libcard.web.api.deps import ApiDep, IdPath, IdQuery
 
 router = APIRouter()
 
@@ -20,13 +22,13 @@ router = APIRouter()
 @router.get("/audit", response_model=list[s.AuditOut], tags=["audit"])
 async def audit(
     api: ApiDep,
-    patron_id: int | None = None,
+    patron_id: IdQuery = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
-    before_id: int | None = None,
+    before_id: IdQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[s.AuditOut]:
     """Newest first; page with `before_id` = the last id seen."""
-    async with api.unit(Scope.AUDIT_READ) as ctx:
+    async with api.unit(Scope.AUDIT_READ, readonly=True) as ctx:
         if patron_id is not None:
             await get_patron(ctx, patron_id)
         found = await events(
@@ -39,8 +41,13 @@ async def audit(
 async def create_token(api: ApiDep, body: s.TokenIn) -> s.TokenOut:
     """Make an API token; its secret is in this answer only."""
     async with api.unit(Scope.TOKENS_WRITE) as ctx:
+        wanted = body.institution_id
+        if wanted is not None and await ctx.session.get(Institution, wanted) is None:
+            raise NotFound("institution_not_found", f"No institution with id {wanted}.")
         if body.patron_id is not None:
-            await get_patron(ctx, body.patron_id)
+            patron = await get_patron(ctx, body.patron_id)
+            if body.institution_id not in (None, patron.institution_id):
+                raise InvalidInput("token_patron", "The patron belongs to another institution.")
         token, secret = await access.create_token(
             ctx,
             name=body.name,
@@ -54,7 +61,7 @@ async def create_token(api: ApiDep, body: s.TokenIn) -> s.TokenOut:
 
 
 @router.delete("/tokens/{token_id}", response_model=s.TokenOut, tags=["tokens"])
-async def revoke_token(api: ApiDep, token_id: int) -> s.TokenOut:
+async def revoke_token(api: ApiDep, token_id: IdPath) -> s.TokenOut:
     async with api.unit(Scope.TOKENS_WRITE) as ctx:
         return s.TokenOut.model_validate(_token(await access.revoke_token(ctx, token_id)))
 

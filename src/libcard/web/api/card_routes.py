@@ -5,49 +5,47 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from libcard.access.scopes import Scope
-from libcard.accounts.service import CardStatus, card_status, replace_card
+from libcard.accounts.service import CardStatus, card_status, refusal_is_noted, replace_card
 from libcard.blocks.texts import LIFTS
 from libcard.cards import pin as pins
 from libcard.cards import service as cards
 from libcard.cards.texts import REFUSALS
 from libcard.fees.service import fee_views
 from libcard.kit.i18n import pick
-from libcard.policy.models import Institution
 from libcard.policy.rules import BlockCode
 from libcard.web.api import schemas as s
-from libcard.web.api.deps import Api, ApiDep
+from libcard.web.api.deps import Api, ApiDep, IdPath
 from libcard.web.api.views import block_out, card_out, fee_out
 
 router = APIRouter(tags=["cards"])
 
 
 @router.get("/patrons/{patron_id}/cards", response_model=list[s.CardOut])
-async def list_cards(api: ApiDep, patron_id: int) -> list[s.CardOut]:
-    async with api.unit(Scope.CARDS_READ) as ctx:
+async def list_cards(api: ApiDep, patron_id: IdPath) -> list[s.CardOut]:
+    async with api.unit(Scope.CARDS_READ, readonly=True) as ctx:
         return [card_out(c, cards.state_now(ctx, c)) for c in await cards.cards_of(ctx, patron_id)]
 
 
 @router.post("/patrons/{patron_id}/cards", response_model=s.CardOut, status_code=201)
-async def issue_card(api: ApiDep, patron_id: int, body: s.CardIn) -> s.CardOut:
+async def issue_card(api: ApiDep, patron_id: IdPath, body: s.CardIn) -> s.CardOut:
     """Issue a card. Students hold no physical library card by default (R4)."""
     async with api.unit(Scope.CARDS_WRITE) as ctx:
         return card_out(await cards.issue_card(ctx, patron_id, body.kind, number=body.number))
 
 
 async def _status(api: Api, number: str) -> s.CardStatusOut:
-    async with api.unit(Scope.CARDS_STATUS) as ctx:
-        status: CardStatus = await card_status(ctx, number)
-        institution = await ctx.session.get(Institution, status.patron.institution_id)
-        assert institution is not None
+    # The decision only reads; a refused card's use is logged afterwards in a unit that writes.
+    async with api.unit(Scope.CARDS_STATUS, readonly=True) as ctx:
+        status: CardStatus = await card_status(ctx, number, note_refusal=False)
+        noted = refusal_is_noted(ctx, status.state)
+        institution = status.institution
         language = api.language(status.patron.preferred_language or institution.default_language)
-        views = await fee_views(ctx, status.patron.id)
-        balance = sum(v.status.outstanding_minor for v in views)
         refusal = None
         if status.refusal is not None:
             refusal = s.Refusal(
                 code=status.refusal, message=pick(REFUSALS[status.refusal], language)
             )
-        return s.CardStatusOut(
+        answer = s.CardStatusOut(
             card=card_out(status.card, status.state),
             patron=s.StatusPatron(
                 id=status.patron.id,
@@ -61,9 +59,13 @@ async def _status(api: Api, number: str) -> s.CardStatusOut:
                 block_out(b, status.policy, language, institution.timezone) for b in status.blocks
             ],
             may=status.may,
-            balance=s.Money.of(balance, status.policy.currency),
+            balance=s.Money.of(status.balance_minor, status.policy.currency),
             language=language,
         )
+    if noted:
+        async with api.unit(Scope.CARDS_STATUS) as ctx:
+            await cards.note_refused_use(ctx, await cards.get_card(ctx, status.card.id), "status")
+    return answer
 
 
 @router.get("/cards/{number}/status", response_model=s.CardStatusOut)
@@ -85,7 +87,7 @@ async def post_card_status(api: ApiDep, body: s.CardNumberIn) -> s.CardStatusOut
 
 @router.get("/cards/{number}", response_model=s.CardOut)
 async def get_card(api: ApiDep, number: str) -> s.CardOut:
-    async with api.unit(Scope.CARDS_READ) as ctx:
+    async with api.unit(Scope.CARDS_READ, readonly=True) as ctx:
         card = await cards.find_card(ctx, number)
         return card_out(card, cards.state_now(ctx, card))
 
@@ -144,7 +146,7 @@ async def verify_pin(api: ApiDep, number: str, body: s.PinVerifyIn) -> s.PinVeri
 
 
 @router.post("/patrons/{patron_id}/pin", status_code=204)
-async def change_pin(api: ApiDep, patron_id: int, body: s.PinChangeIn) -> Response:
+async def change_pin(api: ApiDep, patron_id: IdPath, body: s.PinChangeIn) -> Response:
     """Change the PIN, proven by the account password (R5)."""
     async with api.unit(Scope.PIN_CHANGE) as ctx:
         await pins.change_pin(ctx, patron_id, body.password, body.new_pin)
@@ -152,7 +154,7 @@ async def change_pin(api: ApiDep, patron_id: int, body: s.PinChangeIn) -> Respon
 
 
 @router.post("/patrons/{patron_id}/pin/unlock", status_code=204)
-async def unlock_pin(api: ApiDep, patron_id: int, body: s.PhotoIdIn) -> Response:
+async def unlock_pin(api: ApiDep, patron_id: IdPath, body: s.PhotoIdIn) -> Response:
     """R6: staff lift a PIN lockout after checking a valid photo ID; its kind is recorded."""
     async with api.unit(Scope.PIN_UNLOCK) as ctx:
         await pins.unlock_pin(ctx, patron_id, body.photo_id_kind, body.note)

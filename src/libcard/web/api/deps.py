@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from libcard.access.scopes import Scope
@@ -15,6 +15,11 @@ from libcard.context import Ctx
 from libcard.errors import Forbidden, Unauthenticated
 from libcard.kit.i18n import negotiate
 from libcard.runtime import Runtime
+from libcard.web.api.schemas import MAX_ID
+
+# An id in a path or query: a number the database can hold, or 422 before any query.
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer lct_…`")
 
@@ -28,10 +33,10 @@ class Api:
         self.secret = credentials.credentials if credentials else None
 
     @asynccontextmanager
-    async def unit(self, scope: Scope) -> AsyncIterator[Ctx]:
+    async def unit(self, scope: Scope, *, readonly: bool = False) -> AsyncIterator[Ctx]:
         if not self.secret:
             raise Unauthenticated("token_required", "Send an API token as a Bearer token.")
-        async with self.runtime.unit() as ctx:
+        async with self.runtime.unit(readonly=readonly) as ctx:
             caller = await authenticate(ctx, self.secret)
             if scope not in caller.scopes:
                 raise Forbidden(

@@ -13,15 +13,15 @@ from libcard.fees import service as fees
 from libcard.patrons.service import get_patron, patron_policy
 from libcard.policy.models import Institution
 from libcard.web.api import schemas as s
-from libcard.web.api.deps import ApiDep
+from libcard.web.api.deps import ApiDep, IdPath
 from libcard.web.api.views import block_out, fee_out
 
 router = APIRouter(tags=["fees"])
 
 
 @router.get("/patrons/{patron_id}/fees", response_model=s.AccountFees)
-async def list_fees(api: ApiDep, patron_id: int) -> s.AccountFees:
-    async with api.unit(Scope.FEES_READ) as ctx:
+async def list_fees(api: ApiDep, patron_id: IdPath) -> s.AccountFees:
+    async with api.unit(Scope.FEES_READ, readonly=True) as ctx:
         views = await fees.fees_of(ctx, patron_id)
         policy = await patron_policy(ctx, await get_patron(ctx, patron_id))
         balance = sum(v.status.outstanding_minor for v in views)
@@ -31,7 +31,7 @@ async def list_fees(api: ApiDep, patron_id: int) -> s.AccountFees:
 
 
 @router.post("/patrons/{patron_id}/fees", response_model=s.FeeOut, status_code=201)
-async def charge(api: ApiDep, patron_id: int, body: s.ChargeIn) -> s.FeeOut:
+async def charge(api: ApiDep, patron_id: IdPath, body: s.ChargeIn) -> s.FeeOut:
     async with api.unit(Scope.FEES_WRITE) as ctx:
         fee = await fees.charge(
             ctx,
@@ -45,13 +45,13 @@ async def charge(api: ApiDep, patron_id: int, body: s.ChargeIn) -> s.FeeOut:
 
 
 @router.post("/fees/{fee_id}/waive", response_model=s.FeeOut)
-async def waive(api: ApiDep, fee_id: int, body: s.FeeActionIn) -> s.FeeOut:
+async def waive(api: ApiDep, fee_id: IdPath, body: s.FeeActionIn) -> s.FeeOut:
     async with api.unit(Scope.FEES_WRITE) as ctx:
         return fee_out(await fees.waive(ctx, fee_id, body.reason, body.amount_minor))
 
 
 @router.post("/fees/{fee_id}/refund", response_model=s.FeeOut)
-async def refund(api: ApiDep, fee_id: int, body: s.FeeActionIn) -> s.FeeOut:
+async def refund(api: ApiDep, fee_id: IdPath, body: s.FeeActionIn) -> s.FeeOut:
     async with api.unit(Scope.FEES_WRITE) as ctx:
         return fee_out(await fees.refund(ctx, fee_id, body.reason, body.amount_minor))
 
@@ -59,7 +59,7 @@ async def refund(api: ApiDep, fee_id: int, body: s.FeeActionIn) -> s.FeeOut:
 @router.post("/patrons/{patron_id}/payments", response_model=s.PaymentOut, status_code=201)
 async def pay(
     api: ApiDep,
-    patron_id: int,
+    patron_id: IdPath,
     body: s.PaymentIn,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> s.PaymentOut:

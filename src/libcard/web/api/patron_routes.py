@@ -16,7 +16,7 @@ from libcard.patrons import service as patrons
 from libcard.patrons.models import Patron
 from libcard.policy.models import PatronGroup
 from libcard.web.api import schemas as s
-from libcard.web.api.deps import ApiDep
+from libcard.web.api.deps import ApiDep, IdPath
 from libcard.web.api.views import card_out, patron_out
 
 router = APIRouter(tags=["patrons"])
@@ -31,7 +31,7 @@ async def _out(ctx: Ctx, patron: Patron) -> s.PatronOut:
 @router.post(
     "/institutions/{institution_id}/patrons", response_model=s.RegistrationOut, status_code=201
 )
-async def create_patron(api: ApiDep, institution_id: int, body: s.PatronIn) -> s.RegistrationOut:
+async def create_patron(api: ApiDep, institution_id: IdPath, body: s.PatronIn) -> s.RegistrationOut:
     """Register a patron; every patron gets an e-card at once (R3)."""
     async with api.unit(Scope.PATRONS_WRITE) as ctx:
         fields = body.model_dump(
@@ -57,7 +57,7 @@ async def create_patron(api: ApiDep, institution_id: int, body: s.PatronIn) -> s
 @router.get("/institutions/{institution_id}/patrons", response_model=list[s.PatronOut])
 async def search_patrons(
     api: ApiDep,
-    institution_id: int,
+    institution_id: IdPath,
     name: Annotated[str | None, Query(max_length=100)] = None,
     email: Annotated[str | None, Query(max_length=254)] = None,
     registry_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -65,7 +65,7 @@ async def search_patrons(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[s.PatronOut]:
-    async with api.unit(Scope.PATRONS_READ) as ctx:
+    async with api.unit(Scope.PATRONS_READ, readonly=True) as ctx:
         found = await patrons.search_patrons(
             ctx,
             institution_id,
@@ -80,13 +80,13 @@ async def search_patrons(
 
 
 @router.get("/patrons/{patron_id}", response_model=s.PatronOut)
-async def get_patron(api: ApiDep, patron_id: int) -> s.PatronOut:
-    async with api.unit(Scope.PATRONS_READ) as ctx:
+async def get_patron(api: ApiDep, patron_id: IdPath) -> s.PatronOut:
+    async with api.unit(Scope.PATRONS_READ, readonly=True) as ctx:
         return await _out(ctx, await patrons.get_patron(ctx, patron_id))
 
 
 @router.patch("/patrons/{patron_id}", response_model=s.PatronOut)
-async def update_patron(api: ApiDep, patron_id: int, body: s.PersonalData) -> s.PatronOut:
+async def update_patron(api: ApiDep, patron_id: IdPath, body: s.PersonalData) -> s.PatronOut:
     """Change personal data. Each field is refused unless the caller owns it (R8, R9)."""
     async with api.unit(Scope.PATRONS_WRITE) as ctx:
         changes = body.model_dump(exclude_unset=True)
@@ -97,7 +97,7 @@ async def update_patron(api: ApiDep, patron_id: int, body: s.PersonalData) -> s.
     "/patrons/{patron_id}/activation-codes", response_model=s.ActivationCodeOut, status_code=201
 )
 async def issue_activation_code(
-    api: ApiDep, patron_id: int, body: s.ActivationCodeIn
+    api: ApiDep, patron_id: IdPath, body: s.ActivationCodeIn
 ) -> s.ActivationCodeOut:
     """A single-use code for the activation letter or e-mail; earlier codes stop working."""
     async with api.unit(Scope.ACTIVATION) as ctx:
@@ -115,7 +115,7 @@ async def activate_account(api: ApiDep, body: s.ActivateIn) -> s.ActivatedOut:
 
 
 @router.post("/patrons/{patron_id}/password", status_code=204)
-async def change_password(api: ApiDep, patron_id: int, body: s.PasswordChangeIn) -> Response:
+async def change_password(api: ApiDep, patron_id: IdPath, body: s.PasswordChangeIn) -> Response:
     async with api.unit(Scope.PASSWORD) as ctx:
         await credentials.change_password(ctx, patron_id, body.current_password, body.new_password)
     return Response(status_code=204)

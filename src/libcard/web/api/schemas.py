@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from libcard.access.scopes import Scope
 from libcard.cards.rules import CardKind
@@ -18,6 +18,8 @@ Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
 Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Secret = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 MinorUnits = Annotated[int, Field(gt=0, le=100_000_000, description="Minor units (øre, cent).")]
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL; larger ones are refused up front
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class Strict(BaseModel):
@@ -332,7 +334,7 @@ class PaymentIn(Strict):
     idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     reference: Text200 | None = None
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
-    fee_ids: list[int] | None = None
+    fee_ids: list[Id] | None = None
 
 
 class AccountFees(BaseModel):
@@ -355,7 +357,7 @@ class PaymentOut(BaseModel):
 
 class StaffBlockIn(Strict):
     reason: Text500
-    ends_at: datetime | None = None
+    ends_at: AwareDatetime | None = None  # with a zone or offset: naive times are ambiguous
 
 
 class LiftIn(Strict):
@@ -378,8 +380,8 @@ class TokenIn(Strict):
     name: Text200
     actor_kind: ActorKind
     scopes: Annotated[list[Scope], Field(min_length=1)]
-    institution_id: int | None = None
-    patron_id: int | None = None
+    institution_id: Id | None = None
+    patron_id: Id | None = None
     valid_days: Annotated[int, Field(ge=1, le=3650)] | None = None
 
 

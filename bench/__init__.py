@@ -1,0 +1,1 @@
+"""Benchmarks: they print figures and never assert on time. See bench/README.md."""

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response
 from libcard.access.scopes import Scope
 from libcard.accounts.service import CardStatus, card_status, refusal_is_noted, replace_card
 from libcard.blocks.texts import LIFTS
+from libcard.cards import activation
 from libcard.cards import pin as pins
 from libcard.cards import service as cards
 from libcard.cards.texts import REFUSALS
@@ -124,25 +125,40 @@ async def replace(api: ApiDep, number: str, body: s.ReplaceIn) -> s.ReplacementO
         return s.ReplacementOut(old=card_out(result.old), new=card_out(result.new), fee=fee)
 
 
+def _pin_answer(api: Api, check: pins.PinCheck) -> s.PinVerifyOut:
+    message = None
+    language = api.language("en")
+    if check.card_state.value != "active":
+        message = pick(REFUSALS[f"card_{check.card_state.value}"], language)
+    elif check.locked:
+        message = pick(LIFTS[BlockCode.PIN_LOCKED], language)
+    return s.PinVerifyOut(
+        valid=check.valid,
+        locked=check.locked,
+        attempts_left=check.attempts_left,
+        card_state=check.card_state.value,
+        message=message,
+    )
+
+
 @router.post("/cards/{number}/pin/verify", response_model=s.PinVerifyOut)
 async def verify_pin(api: ApiDep, number: str, body: s.PinVerifyIn) -> s.PinVerifyOut:
     """Check a PIN (R5). After the policy's number of wrong PINs in a row the account locks
     (R6), and from then on even the right PIN answers `valid: false`."""
     async with api.unit(Scope.PIN_VERIFY) as ctx:
-        check = await pins.verify_pin(ctx, number, body.pin)
-        message = None
-        language = api.language("en")
-        if check.card_state.value != "active":
-            message = pick(REFUSALS[f"card_{check.card_state.value}"], language)
-        elif check.locked:
-            message = pick(LIFTS[BlockCode.PIN_LOCKED], language)
-        return s.PinVerifyOut(
-            valid=check.valid,
-            locked=check.locked,
-            attempts_left=check.attempts_left,
-            card_state=check.card_state.value,
-            message=message,
+        return _pin_answer(api, await pins.verify_pin(ctx, number, body.pin))
+
+
+@router.post("/cards/{number}/activate", response_model=s.PinVerifyOut)
+async def activate_card(api: ApiDep, number: str, body: s.CardActivationIn) -> s.PinVerifyOut:
+    """Activate a card that arrived after the account was activated (a student ID, a badge, a
+    card by post): the patron gives the account's PIN — a wrong one counts towards the
+    lockout — or desk staff record the photo ID they saw (R1)."""
+    async with api.unit(Scope.ACTIVATION) as ctx:
+        check = await activation.activate_card(
+            ctx, number, pin=body.pin, photo_id_kind=body.photo_id_kind
         )
+        return _pin_answer(api, check)
 
 
 @router.post("/patrons/{patron_id}/pin", status_code=204)

@@ -303,6 +303,11 @@ class PinVerifyOut(BaseModel):
     message: str | None
 
 
+class CardActivationIn(Strict):
+    pin: Annotated[str, StringConstraints(min_length=1, max_length=16)] | None = None
+    photo_id_kind: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
+
+
 class PinChangeIn(Strict):
     password: Secret
     new_pin: Annotated[str, StringConstraints(min_length=1, max_length=16)]

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from libcard.audit.service import record
+from libcard.audit.service import record_on
 from libcard.blocks.rules import Block, decide
 from libcard.blocks.service import account_blocks
 from libcard.cards.models import Card
@@ -98,16 +98,7 @@ async def replace_card(ctx: Ctx, card_id: int, *, number: str | None = None) -> 
             "Replacement library card",
             card_id=new.id,
         )
-    await record(
-        ctx,
-        "card:replace",
-        "card",
-        old.id,
-        institution_id=old.institution_id,
-        patron_id=old.patron_id,
-        new_card_id=new.id,
-        fee_id=fee.id if fee else None,
-    )
+    await record_on(ctx, "card:replace", old, new_card_id=new.id, fee_id=fee.id if fee else None)
     return Replacement(old, new, fee)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
@@ -37,6 +37,31 @@ async def record(
     ctx.session.add(event)
     await ctx.session.flush()
     return event
+
+
+class Subject(Protocol):
+    """A row that belongs to an institution: a patron, or something of one patron's."""
+
+    __tablename__: str
+    id: int
+    institution_id: int
+
+
+async def record_on(ctx: Ctx, action: str, subject: Subject, **details: Any) -> AuditEvent:
+    """`record` for a patron or a row of theirs (card, fee, block …): the subject's table,
+    id, institution and patron are taken from the row itself."""
+    patron_id = (
+        subject.id if subject.__tablename__ == "patron" else getattr(subject, "patron_id", None)
+    )
+    return await record(
+        ctx,
+        action,
+        subject.__tablename__,
+        subject.id,
+        institution_id=subject.institution_id,
+        patron_id=patron_id,
+        **details,
+    )
 
 
 async def events(

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from libcard.audit.service import record
+from libcard.audit.service import record, record_on
 from libcard.blocks.models import StoredBlock
 from libcard.blocks.rules import (
     AccountSummary,
@@ -150,14 +150,5 @@ async def lift_block(ctx: Ctx, block_id: int, note: str | None = None) -> Stored
     if block.lifted_at is not None:
         raise Conflict("block_lifted", "This block has been lifted already.")
     block.lifted_at, block.lifted_by, block.lift_note = ctx.clock.now(), ctx.actor.label, note
-    await record(
-        ctx,
-        "block:lift",
-        "block",
-        block.id,
-        institution_id=block.institution_id,
-        patron_id=block.patron_id,
-        code=block.code,
-        note=note,
-    )
+    await record_on(ctx, "block:lift", block, code=block.code, note=note)
     return block

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from libcard.audit.service import record
+from libcard.audit.service import record, record_on
 from libcard.cards.pin import PinCheck, check_account_pin, set_pin
 from libcard.cards.rules import CardState, check_photo_id
 from libcard.cards.service import activate_cards_of, find_card, note_refused_use, state_now
@@ -39,13 +39,10 @@ async def activate(ctx: Ctx, card_number: str, code: str, password: str, pin: st
     await set_pin(ctx, patron, pin)
     patron.activated_at = ctx.clock.now()
     activated = await activate_cards_of(ctx, patron)
-    await record(
+    await record_on(
         ctx,
         "patron:activate",
-        "patron",
-        patron.id,
-        institution_id=patron.institution_id,
-        patron_id=patron.id,
+        patron,
         card_id=card.id,
         channel=token.channel,
         cards=[c.id for c in activated],

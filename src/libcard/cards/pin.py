@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from libcard.audit.service import record
+from libcard.audit.service import record, record_on
 from libcard.cards.models import Card, PinCredential
 from libcard.cards.rules import CardState, check_photo_id
 from libcard.cards.service import find_card, note_refused_use, state_now
@@ -119,14 +119,7 @@ async def change_pin(ctx: Ctx, patron_id: int, password: str, new_pin: str) -> N
         raise Conflict("account_not_activated", "Activate the account before changing its PIN.")
     await check_own_password(ctx, patron, password)
     await set_pin(ctx, patron, new_pin)
-    await record(
-        ctx,
-        "pin:change",
-        "patron",
-        patron.id,
-        institution_id=patron.institution_id,
-        patron_id=patron.id,
-    )
+    await record_on(ctx, "pin:change", patron)
 
 
 async def unlock_pin(ctx: Ctx, patron_id: int, photo_id_kind: str, note: str | None = None) -> None:
@@ -146,13 +139,10 @@ async def unlock_pin(ctx: Ctx, patron_id: int, photo_id_kind: str, note: str | N
     credential.unlocked_at = ctx.clock.now()
     credential.unlocked_by = ctx.actor.label
     credential.unlock_photo_id_kind = kind
-    await record(
+    await record_on(
         ctx,
         "pin:unlock",
-        "patron",
-        patron.id,
-        institution_id=patron.institution_id,
-        patron_id=patron.id,
+        patron,
         photo_id_kind=kind,
         note=note,
         locked_since=locked_since.isoformat(),

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from libcard.audit.service import record
+from libcard.audit.service import record, record_on
 from libcard.cards.models import Card
 from libcard.cards.rules import (
     ISSUED_KINDS,
@@ -195,13 +195,10 @@ def state_now(ctx: Ctx, card: Card) -> CardState:
 async def note_refused_use(ctx: Ctx, card: Card, where: str) -> None:
     """Log the use of a lost, stolen or replaced card so that staff see possible misuse (R10)."""
     state = state_now(ctx, card)
-    await record(
+    await record_on(
         ctx,
         "card:use_refused",
-        "card",
-        card.id,
-        institution_id=card.institution_id,
-        patron_id=card.patron_id,
+        card,
         state=state.value,
         where=where,
         possible_misuse=state in MISUSE_STATES,
@@ -223,15 +220,7 @@ async def report_lost(ctx: Ctx, card_id: int) -> Card:
     if ctx.actor.kind not in allowed and ctx.actor.patron_id != card.patron_id:
         raise Forbidden("forbidden_report", "You may not report this card lost.")
     await _transition(ctx, card, CardState.LOST)
-    await record(
-        ctx,
-        "card:report_lost",
-        "card",
-        card.id,
-        institution_id=card.institution_id,
-        patron_id=card.patron_id,
-        kind=card.kind,
-    )
+    await record_on(ctx, "card:report_lost", card, kind=card.kind)
     if card.kind == CardKind.ECARD:
         # R3: there is always an e-card. A lost phone gets the account a new e-card number.
         await issue_card(
@@ -251,16 +240,7 @@ async def mark_stolen(ctx: Ctx, card_id: int, photo_id_kind: str, note: str | No
     kind = check_photo_id(photo_id_kind)
     card = await get_card(ctx, card_id)
     await _transition(ctx, card, CardState.STOLEN)
-    await record(
-        ctx,
-        "card:mark_stolen",
-        "card",
-        card.id,
-        institution_id=card.institution_id,
-        patron_id=card.patron_id,
-        photo_id_kind=kind,
-        note=note,
-    )
+    await record_on(ctx, "card:mark_stolen", card, photo_id_kind=kind, note=note)
     return card
 
 

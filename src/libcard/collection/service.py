@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from libcard.audit.service import record
+from libcard.audit.service import record, record_on
 from libcard.collection.models import CollectionCase
 from libcard.context import ActorKind, Ctx
 from libcard.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -56,14 +56,7 @@ async def report_paid_in_full(ctx: Ctx, case_id: int) -> CollectionCase:
     if case.state not in OPEN_STATES:
         raise Conflict("case_closed", "This collection case is closed already.")
     case.state, case.closed_at = "paid_in_full", ctx.clock.now()
-    await record(
-        ctx,
-        "collection:paid_in_full",
-        "collection_case",
-        case.id,
-        institution_id=case.institution_id,
-        patron_id=case.patron_id,
-    )
+    await record_on(ctx, "collection:paid_in_full", case)
     return case
 
 

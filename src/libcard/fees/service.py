@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from libcard.audit.service import record
+from libcard.audit.service import record, record_on
 from libcard.context import ActorKind, Ctx
 from libcard.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from libcard.fees.models import Fee, FeeAction, Payment
@@ -321,14 +321,5 @@ async def _act(ctx: Ctx, fee: Fee, kind: ActionKind, amount: int, reason: str) -
         )
     )
     await ctx.session.flush()
-    await record(
-        ctx,
-        f"fee:{kind.value}",
-        "fee",
-        fee.id,
-        institution_id=fee.institution_id,
-        patron_id=fee.patron_id,
-        amount_minor=amount,
-        reason=reason,
-    )
+    await record_on(ctx, f"fee:{kind.value}", fee, amount_minor=amount, reason=reason)
     return await fee_view(ctx, fee)

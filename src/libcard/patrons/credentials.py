@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from libcard.access.service import check_throttle, clear_failures, count_failure
-from libcard.audit.service import record
+from libcard.audit.service import record, record_on
 from libcard.context import ActorKind, Ctx
 from libcard.errors import Conflict, Forbidden, InvalidInput, WrongSecret
 from libcard.kit.secrets import hash_password, new_code, new_token, normalise_code, verify_password
@@ -49,13 +49,10 @@ async def issue_activation_code(ctx: Ctx, patron_id: int, channel: str) -> tuple
     token = await _issue(
         ctx, patron, ACTIVATION, code, channel, timedelta(days=institution.activation_code_days)
     )
-    await record(
+    await record_on(
         ctx,
         "activation:issue_code",
-        "patron",
-        patron.id,
-        institution_id=patron.institution_id,
-        patron_id=patron.id,
+        patron,
         channel=channel,
         expires_at=token.expires_at.isoformat(),
     )
@@ -140,14 +137,7 @@ async def check_own_password(ctx: Ctx, patron: Patron, password: str) -> None:
     await check_throttle(ctx, key, limit=PASSWORD_ATTEMPTS, window=PASSWORD_WINDOW)
     if not await verify_password(patron.password_hash, password):
         await count_failure(ctx, key, window=PASSWORD_WINDOW)
-        await record(
-            ctx,
-            "password:wrong",
-            "patron",
-            patron.id,
-            institution_id=patron.institution_id,
-            patron_id=patron.id,
-        )
+        await record_on(ctx, "password:wrong", patron)
         raise WrongSecret("password_wrong", "The password is wrong.")
     await clear_failures(ctx, key)
 
@@ -168,14 +158,7 @@ async def change_password(ctx: Ctx, patron_id: int, current: str, new: str) -> P
         )
     await check_own_password(ctx, patron, current)
     await set_password(ctx, patron, new)
-    await record(
-        ctx,
-        "password:change",
-        "patron",
-        patron.id,
-        institution_id=patron.institution_id,
-        patron_id=patron.id,
-    )
+    await record_on(ctx, "password:change", patron)
     return patron
 
 
@@ -237,12 +220,5 @@ async def reset_password(ctx: Ctx, secret: str, new: str) -> Patron:
     assert patron is not None  # foreign key
     await set_password(ctx, patron, new)
     token.used_at = now
-    await record(
-        ctx,
-        "password:reset",
-        "patron",
-        patron.id,
-        institution_id=patron.institution_id,
-        patron_id=patron.id,
-    )
+    await record_on(ctx, "password:reset", patron)
     return patron

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from libcard.audit.service import record
+from libcard.audit.service import record, record_on
 from libcard.context import ActorKind, Ctx
 from libcard.errors import Conflict, Forbidden, InvalidInput, NotFound
 from libcard.kit.i18n import SUPPORTED
@@ -197,15 +197,7 @@ async def update_patron(ctx: Ctx, patron_id: int, changes: Mapping[str, Any]) ->
         setattr(patron, column, value)
     await _check_unique_emails(ctx, patron)
     patron.updated_at = ctx.clock.now()
-    await record(
-        ctx,
-        "patron:update",
-        "patron",
-        patron.id,
-        institution_id=patron.institution_id,
-        patron_id=patron.id,
-        fields=sorted(changed),
-    )
+    await record_on(ctx, "patron:update", patron, fields=sorted(changed))
     return patron
 
 
@@ -221,15 +213,7 @@ async def change_group(ctx: Ctx, patron_id: int, group_code: str) -> Patron:
     group: PatronGroup = await group_by_code(ctx, patron.institution_id, group_code)
     patron.group_id = group.id
     patron.updated_at = ctx.clock.now()
-    await record(
-        ctx,
-        "patron:change_group",
-        "patron",
-        patron.id,
-        institution_id=patron.institution_id,
-        patron_id=patron.id,
-        group=group_code,
-    )
+    await record_on(ctx, "patron:change_group", patron, group=group_code)
     return patron
 
 

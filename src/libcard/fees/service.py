@@ -270,42 +270,64 @@ async def pay(
     return payment
 
 
+@dataclass(frozen=True)
+class _StaffAction:
+    kind: ActionKind
+    name: str
+    verb: str
+    nothing: tuple[str, str]  # code and message when the fee leaves nothing to act on
+    too_large: tuple[str, str]
+
+
+WAIVER = _StaffAction(
+    ActionKind.WAIVER,
+    "waive",
+    "waived",
+    ("fee_settled", "Nothing is owed on this fee."),
+    ("waiver_too_large", "A waiver cannot exceed what is owed on the fee."),
+)
+REFUND = _StaffAction(
+    ActionKind.REFUND,
+    "refund",
+    "refunded",
+    ("nothing_to_refund", "Nothing has been paid on this fee that could be refunded."),
+    ("refund_too_large", "A refund cannot exceed what was paid for the fee."),
+)
+
+
 async def waive(ctx: Ctx, fee_id: int, reason: str, amount_minor: int | None = None) -> FeeView:
     """Forgive (part of) what is still owed on a fee; staff only, with a reason."""
-    if ctx.actor.kind not in (ActorKind.DESK, ActorKind.ADMIN, ActorKind.SYSTEM):
-        raise Forbidden("forbidden_waive", "Only staff may waive fees.")
-    if not reason.strip():
-        raise InvalidInput("reason_required", "Say why the fee is waived.")
-    fee = await get_fee(ctx, fee_id)
-    await get_patron_for_update(ctx, fee.patron_id)
-    view = await fee_view(ctx, fee)
-    amount = view.status.outstanding_minor if amount_minor is None else amount_minor
-    if view.status.outstanding_minor == 0:
-        raise Conflict("fee_settled", "Nothing is owed on this fee.")
-    _check_amount(amount)
-    if amount > view.status.outstanding_minor:
-        raise RuleViolation("waiver_too_large", "A waiver cannot exceed what is owed on the fee.")
-    return await _act(ctx, fee, ActionKind.WAIVER, amount, reason)
+    return await _staff_action(ctx, WAIVER, fee_id, reason, amount_minor)
 
 
 async def refund(ctx: Ctx, fee_id: int, reason: str, amount_minor: int | None = None) -> FeeView:
     """Give money paid for a fee back (a fee charged in error, material returned after payment)."""
+    return await _staff_action(ctx, REFUND, fee_id, reason, amount_minor)
+
+
+async def _staff_action(
+    ctx: Ctx, action: _StaffAction, fee_id: int, reason: str, amount_minor: int | None
+) -> FeeView:
     if ctx.actor.kind not in (ActorKind.DESK, ActorKind.ADMIN, ActorKind.SYSTEM):
-        raise Forbidden("forbidden_refund", "Only staff may refund fees.")
+        raise Forbidden(f"forbidden_{action.name}", f"Only staff may have fees {action.verb}.")
     if not reason.strip():
-        raise InvalidInput("reason_required", "Say why the fee is refunded.")
+        raise InvalidInput("reason_required", f"Say why the fee is {action.verb}.")
     fee = await get_fee(ctx, fee_id)
     await get_patron_for_update(ctx, fee.patron_id)
     view = await fee_view(ctx, fee)
-    amount = view.status.refundable_minor if amount_minor is None else amount_minor
-    if view.status.refundable_minor == 0:
-        raise Conflict(
-            "nothing_to_refund", "Nothing has been paid on this fee that could be refunded."
-        )
+    # A waiver is bounded by what is owed; a refund by what was paid and not yet given back.
+    room = (
+        view.status.outstanding_minor
+        if action.kind is ActionKind.WAIVER
+        else view.status.refundable_minor
+    )
+    if room == 0:
+        raise Conflict(*action.nothing)
+    amount = room if amount_minor is None else amount_minor
     _check_amount(amount)
-    if amount > view.status.refundable_minor:
-        raise RuleViolation("refund_too_large", "A refund cannot exceed what was paid for the fee.")
-    return await _act(ctx, fee, ActionKind.REFUND, amount, reason)
+    if amount > room:
+        raise RuleViolation(*action.too_large)
+    return await _act(ctx, fee, action.kind, amount, reason)
 
 
 async def _act(ctx: Ctx, fee: Fee, kind: ActionKind, amount: int, reason: str) -> FeeView:

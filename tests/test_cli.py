@@ -147,3 +147,53 @@ def test_served_demo_answers_as_the_demo_says(
         status = api.get(f"/cards/{waiting['card_number']}/status").json()
         assert status["usable"]
         assert status["may"]["borrow"]
+
+
+def test_token_create_makes_a_token_with_just_the_scopes_asked(
+    server: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    demo = _demo(cli_env, tmp_path)
+    made = subprocess.run(  # noqa: S603
+        [
+            LIBCARD,
+            "token",
+            "create",
+            "--name",
+            "catalogue",
+            "--actor",
+            "service",
+            "--scope",
+            "cards:status",
+            "--institution",
+            "demo",
+        ],
+        cwd=tmp_path,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    secret = made.stdout.strip()
+    assert secret.startswith("lct_")
+    assert secret not in made.stderr
+    ok = demo["patrons"][0]
+    with httpx.Client(
+        base_url=f"{server}/api/v1", headers={"Authorization": f"Bearer {secret}"}, timeout=10
+    ) as api:
+        assert api.get(f"/cards/{ok['card_number']}/status").json()["may"]["borrow"] is True
+        refused = api.get("/institutions")
+        assert refused.status_code == 403
+        assert refused.json()["code"] == "scope_missing"
+
+    unknown = subprocess.run(  # noqa: S603
+        [LIBCARD, "token", "create", "--name", "x", "--institution", "nowhere"],
+        cwd=tmp_path,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert unknown.returncode != 0
+    assert "nowhere" in unknown.stderr

@@ -56,7 +56,7 @@ POSTGRES_ENV = ("LIBCARD_BENCH_POSTGRES_URL", "LIBCARD_TEST_POSTGRES_URL")
 INSTITUTION_CODE = "bench"
 CARD_PREFIX = "2770"
 CHUNK = 5_000
-GROUPS = (
+GROUPS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("student", {}),
     ("employee", {}),
     ("external", {"card_replacement_fee_minor": 5000}),
@@ -206,8 +206,8 @@ async def load(runtime: Runtime, patrons: int = 100_000, *, seed: int = 1) -> Lo
         )
         group_ids = {}
         for code, extra in GROUPS:
-            group = await create_group(ctx, institution.id, code=code, name=code.title(), **extra)
-            group_ids[code] = group.id
+            made = await create_group(ctx, institution.id, code=code, name=code.title(), **extra)
+            group_ids[code] = made.id
         institution_id = institution.id
         prefix, length = institution.card_prefix, institution.card_number_length
         first_serial = institution.next_card_serial
@@ -227,21 +227,21 @@ async def load(runtime: Runtime, patrons: int = 100_000, *, seed: int = 1) -> Lo
         rows: dict[str, list[dict[str, Any]]] = {name: [] for name in tables}
         for index in range(patrons):
             pid, cid = patron_id + index, card_id + index
-            group = GROUP_BY_DIGIT[index % 10]
+            group_code = GROUP_BY_DIGIT[index % 10]
             created = now - timedelta(days=rng.randrange(1, 3650), seconds=rng.randrange(86400))
             rows["patron"].append(
                 {
                     "id": pid,
                     "institution_id": institution_id,
-                    "group_id": group_ids[group],
-                    "registry_id": f"S{pid:08d}" if group == "student" else None,
-                    "identity_id": f"E{pid:08d}" if group == "employee" else None,
+                    "group_id": group_ids[group_code],
+                    "registry_id": f"S{pid:08d}" if group_code == "student" else None,
+                    "identity_id": f"E{pid:08d}" if group_code == "employee" else None,
                     "first_name": rng.choice(FIRST_NAMES),
                     "last_name": rng.choice(LAST_NAMES),
                     "birth_date": None,
-                    "email": f"patron{pid}@example.org" if group == "external" else None,
+                    "email": f"patron{pid}@example.org" if group_code == "external" else None,
                     "institutional_email": (
-                        f"p{pid}@uni.example.org" if group != "external" else None
+                        f"p{pid}@uni.example.org" if group_code != "external" else None
                     ),
                     "phone": None,
                     "street": None,

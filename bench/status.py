@@ -1,6 +1,7 @@
 """How many `cards/{number}/status` decisions per second libcard answers, with 100 000
-patrons loaded: through the service layer (`card_status` in its own unit of work) and through
-the HTTP API (the real server, in a subprocess, on a loopback port), on SQLite and PostgreSQL.
+patrons loaded: through the service layer (`card_status` in a read-only unit of work, as the
+route runs it) and through the HTTP API (the real server, in a subprocess, on a loopback
+port), on SQLite and PostgreSQL.
 
     .venv/bin/python -m bench.status --patrons 100000
     .venv/bin/python -m bench.status --backend sqlite --seconds 5 --concurrency 1,8
@@ -42,7 +43,8 @@ from bench.load import (
 )
 from libcard.access.scopes import Scope
 from libcard.access.service import create_token
-from libcard.accounts.service import card_status
+from libcard.accounts.service import card_status, refusal_is_noted
+from libcard.cards.service import get_card, note_refused_use
 from libcard.context import Actor, ActorKind
 from libcard.policy.rules import Action
 from libcard.runtime import Runtime
@@ -229,8 +231,14 @@ async def bench_service(
         number = loaded.card_number(rng.randrange(loaded.patrons))
         t0 = time.perf_counter()
         try:
-            async with runtime.unit(actor) as ctx:
-                status = await card_status(ctx, number)
+            # As the route does (web/api/card_routes.py `_status`): the decision in a read-only
+            # unit, and a refused card's use noted afterwards in a unit of its own that writes.
+            async with runtime.unit(actor, readonly=True) as ctx:
+                status = await card_status(ctx, number, note_refusal=False)
+                noted = refusal_is_noted(ctx, status.state)
+            if noted:
+                async with runtime.unit(actor) as ctx:
+                    await note_refused_use(ctx, await get_card(ctx, status.card.id), "status")
         except Exception as error:
             tally.error(error)
             return

@@ -85,7 +85,8 @@ async def _load_demo(runtime: Runtime) -> dict[str, object]:
 def _print_demo(summary: dict[str, object]) -> None:
     table = Table(title="Demo patrons (password for all: " + str(summary["password_for_all"]) + ")")
     for column in ("who", "group", "card", "e-card", "PIN", "state", "blocks"):
-        table.add_column(column)
+        # Card numbers are to be copied: never cut or wrapped, even in a narrow log.
+        table.add_column(column, no_wrap=column in ("card", "e-card", "PIN"))
     for patron in summary["patrons"]:  # type: ignore[attr-defined]
         table.add_row(
             patron["name"],
@@ -96,7 +97,8 @@ def _print_demo(summary: dict[str, object]) -> None:
             patron["expected_state"],
             ", ".join(patron["block_codes"]),
         )
-    console.print(table)
+    wide = console if console.is_terminal else Console(stderr=True, width=160)
+    wide.print(table)
     console.print(f"API token with every scope: [bold]{summary['api_token']}[/bold]")
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from libcard.audit.service import record, record_on
 from libcard.cards.models import Card, PinCredential
 from libcard.cards.rules import CardState, check_photo_id
@@ -147,13 +145,3 @@ async def unlock_pin(ctx: Ctx, patron_id: int, photo_id_kind: str, note: str | N
         note=note,
         locked_since=locked_since.isoformat(),
     )
-
-
-async def lock_state(ctx: Ctx, patron_id: int) -> PinCredential | None:
-    return await ctx.session.scalar(
-        select(PinCredential).where(PinCredential.patron_id == patron_id)
-    )
-
-
-async def card_patron(ctx: Ctx, card: Card) -> Patron:
-    return await get_patron(ctx, card.patron_id)

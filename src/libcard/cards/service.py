@@ -11,7 +11,6 @@ from libcard.cards.models import Card
 from libcard.cards.rules import (
     ISSUED_KINDS,
     MISUSE_STATES,
-    PHYSICAL_KINDS,
     CardKind,
     CardState,
     check_issued_number,
@@ -260,7 +259,3 @@ async def activate_cards_of(ctx: Ctx, patron: Patron) -> list[Card]:
             card.state, card.activated_at, card.state_changed_at = CardState.ACTIVE.value, now, now
             activated.append(card)
     return activated
-
-
-def is_physical(card: Card) -> bool:
-    return CardKind(card.kind) in PHYSICAL_KINDS

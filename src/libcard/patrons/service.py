@@ -206,6 +206,7 @@ async def change_group(ctx: Ctx, patron_id: int, group_code: str) -> Patron:
         ActorKind.ADMIN,
         ActorKind.DESK,
         ActorKind.REGISTRY,
+        ActorKind.IDENTITY_PORTAL,
         ActorKind.SYSTEM,
     ):
         raise Forbidden("forbidden_group", "You may not move patrons between groups.")

@@ -93,6 +93,14 @@ async def update_patron(api: ApiDep, patron_id: IdPath, body: s.PersonalData) ->
         return await _out(ctx, await patrons.update_patron(ctx, patron_id, changes))
 
 
+@router.put("/patrons/{patron_id}/group", response_model=s.PatronOut)
+async def change_group(api: ApiDep, patron_id: IdPath, body: s.GroupChangeIn) -> s.PatronOut:
+    """Move a patron to another group (an external who became an employee); from then on the
+    new group's policy — field owners, fees, physical card — applies."""
+    async with api.unit(Scope.PATRONS_WRITE) as ctx:
+        return await _out(ctx, await patrons.change_group(ctx, patron_id, body.group))
+
+
 @router.post(
     "/patrons/{patron_id}/activation-codes", response_model=s.ActivationCodeOut, status_code=201
 )

@@ -147,6 +147,10 @@ class PatronIn(PersonalData):
     activation_channel: Annotated[str, StringConstraints(pattern=r"^(email|letter)$")] | None = None
 
 
+class GroupChangeIn(Strict):
+    group: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+
+
 class FieldInfo(BaseModel):
     owner: FieldOwner
     editable_by_you: bool

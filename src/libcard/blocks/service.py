@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from libcard.audit.service import record, record_on
+from libcard.audit.service import record_on
 from libcard.blocks.models import StoredBlock
 from libcard.blocks.rules import (
     AccountSummary,
@@ -125,13 +125,10 @@ async def _place(
     )
     ctx.session.add(block)
     await ctx.session.flush()
-    await record(
+    await record_on(
         ctx,
         "block:place",
-        "block",
-        block.id,
-        institution_id=patron.institution_id,
-        patron_id=patron.id,
+        block,
         code=code.value,
         reason=reason,
         ends_at=ends_at.isoformat() if ends_at else None,

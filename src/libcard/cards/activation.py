@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from libcard.audit.service import record, record_on
+from libcard.audit.service import record_on
 from libcard.cards.pin import PinCheck, check_account_pin, set_pin
 from libcard.cards.rules import CardState, check_photo_id
 from libcard.cards.service import activate_cards_of, find_card, note_refused_use, state_now
@@ -85,13 +85,5 @@ async def activate_card(
         raise InvalidInput("proof_required", "Give the account's PIN, or the photo ID seen.")
     now = ctx.clock.now()
     card.state, card.activated_at, card.state_changed_at = CardState.ACTIVE.value, now, now
-    await record(
-        ctx,
-        "card:activate",
-        "card",
-        card.id,
-        institution_id=card.institution_id,
-        patron_id=patron.id,
-        **how,
-    )
+    await record_on(ctx, "card:activate", card, **how)
     return PinCheck(True, False, check.attempts_left, CardState.ACTIVE, patron.id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from libcard.audit.service import record, record_on
+from libcard.audit.service import record_on
 from libcard.cards.models import Card, PinCredential
 from libcard.cards.rules import CardState, check_photo_id
 from libcard.cards.service import find_card, note_refused_use, state_now
@@ -74,14 +74,7 @@ async def check_account_pin(ctx: Ctx, card: Card, state: CardState, pin: str) ->
         raise RuleViolation("pin_not_set", "No PIN is set for this account; set one first.")
     limit = policy.max_wrong_pins
     if credential.locked_at is not None:
-        await record(
-            ctx,
-            "pin:attempt_while_locked",
-            "card",
-            card.id,
-            institution_id=card.institution_id,
-            patron_id=patron.id,
-        )
+        await record_on(ctx, "pin:attempt_while_locked", card)
         return PinCheck(False, True, 0, state, patron.id)
     if ctx.keyring.verify(PIN, pin, credential.digest):
         credential.wrong_in_a_row = 0
@@ -93,13 +86,10 @@ async def check_account_pin(ctx: Ctx, card: Card, state: CardState, pin: str) ->
     locked = credential.wrong_in_a_row >= limit
     if locked:
         credential.locked_at = credential.last_wrong_at
-    await record(
+    await record_on(
         ctx,
         "pin:lockout" if locked else "pin:wrong",
-        "card",
-        card.id,
-        institution_id=card.institution_id,
-        patron_id=patron.id,
+        card,
         wrong_in_a_row=credential.wrong_in_a_row,
     )
     return PinCheck(False, locked, max(limit - credential.wrong_in_a_row, 0), state, patron.id)

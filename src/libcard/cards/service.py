@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from libcard.audit.service import record, record_on
+from libcard.audit.service import record_on
 from libcard.cards.models import Card
 from libcard.cards.rules import (
     ISSUED_KINDS,
@@ -139,15 +139,8 @@ async def issue_card(
     )
     ctx.session.add(card)
     await ctx.session.flush()
-    await record(
-        ctx,
-        "card:issue",
-        "card",
-        card.id,
-        institution_id=patron.institution_id,
-        patron_id=patron.id,
-        kind=kind.value,
-        replaces=replaces.id if replaces else None,
+    await record_on(
+        ctx, "card:issue", card, kind=kind.value, replaces=replaces.id if replaces else None
     )
     return card
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from libcard.audit.service import record, record_on
+from libcard.audit.service import record_on
 from libcard.collection.models import CollectionCase
 from libcard.context import ActorKind, Ctx
 from libcard.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -34,16 +34,7 @@ async def hand_over(ctx: Ctx, patron_id: int, amount_minor: int, agency: str) ->
     )
     ctx.session.add(case)
     await ctx.session.flush()
-    await record(
-        ctx,
-        "collection:hand_over",
-        "collection_case",
-        case.id,
-        institution_id=patron.institution_id,
-        patron_id=patron.id,
-        amount_minor=amount_minor,
-        agency=agency,
-    )
+    await record_on(ctx, "collection:hand_over", case, amount_minor=amount_minor, agency=agency)
     return case
 
 

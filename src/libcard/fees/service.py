@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from libcard.audit.service import record, record_on
+from libcard.audit.service import record_on
 from libcard.context import ActorKind, Ctx
 from libcard.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from libcard.fees.models import Fee, FeeAction, Payment
@@ -85,16 +85,8 @@ async def charge(
     )
     ctx.session.add(fee)
     await ctx.session.flush()
-    await record(
-        ctx,
-        "fee:charge",
-        "fee",
-        fee.id,
-        institution_id=patron.institution_id,
-        patron_id=patron.id,
-        type=fee.type,
-        amount_minor=amount_minor,
-        currency=fee.currency,
+    await record_on(
+        ctx, "fee:charge", fee, type=fee.type, amount_minor=amount_minor, currency=fee.currency
     )
     return fee
 
@@ -256,13 +248,10 @@ async def pay(
             )
         )
     await ctx.session.flush()
-    await record(
+    await record_on(
         ctx,
         "fee:pay",
-        "payment",
-        payment.id,
-        institution_id=patron.institution_id,
-        patron_id=patron.id,
+        payment,
         amount_minor=amount_minor,
         method=payment.method,
         reference=reference,

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from libcard.access.service import check_throttle, clear_failures, count_failure
-from libcard.audit.service import record, record_on
+from libcard.audit.service import record_on
 from libcard.context import ActorKind, Ctx
 from libcard.errors import Conflict, Forbidden, InvalidInput, WrongSecret
 from libcard.kit.secrets import hash_password, new_code, new_token, normalise_code, verify_password
@@ -187,14 +187,7 @@ async def request_password_reset(
         "email",
         timedelta(minutes=institution.password_reset_minutes),
     )
-    await record(
-        ctx,
-        "password:reset_requested",
-        "patron",
-        patron.id,
-        institution_id=institution_id,
-        patron_id=patron.id,
-    )
+    await record_on(ctx, "password:reset_requested", patron)
     return patron, secret
 
 

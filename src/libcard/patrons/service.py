@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from libcard.audit.service import record, record_on
+from libcard.audit.service import record_on
 from libcard.context import ActorKind, Ctx
 from libcard.errors import Conflict, Forbidden, InvalidInput, NotFound
 from libcard.kit.i18n import SUPPORTED
@@ -150,15 +150,7 @@ async def create_patron(
                 raise Conflict("patron_exists", f"A patron with this {key} exists already.")
     ctx.session.add(patron)
     await ctx.session.flush()
-    await record(
-        ctx,
-        "patron:create",
-        "patron",
-        patron.id,
-        institution_id=institution_id,
-        patron_id=patron.id,
-        group=group.code,
-    )
+    await record_on(ctx, "patron:create", patron, group=group.code)
     return patron, policy
 
 

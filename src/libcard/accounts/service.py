@@ -26,7 +26,7 @@ from libcard.fees.rules import FeeType
 from libcard.fees.service import charge
 from libcard.patrons.credentials import issue_activation_code
 from libcard.patrons.models import Patron
-from libcard.patrons.service import create_patron, get_patron
+from libcard.patrons.service import create_patron, get_patron, patron_policy
 from libcard.policy.models import Institution, PatronGroup
 from libcard.policy.rules import Action, Policy
 from libcard.policy.service import policy_for_group
@@ -86,15 +86,13 @@ async def replace_card(ctx: Ctx, card_id: int, *, number: str | None = None) -> 
     if not renewal:
         await mark_replaced(ctx, old)
     fee = None
-    patron = await get_patron(ctx, old.patron_id)
-    group = await ctx.session.get(PatronGroup, patron.group_id)
-    assert group is not None
-    if kind is CardKind.PHYSICAL and not renewal and group.card_replacement_fee_minor > 0:
+    policy = await patron_policy(ctx, await get_patron(ctx, old.patron_id))
+    if kind is CardKind.PHYSICAL and not renewal and policy.card_replacement_fee_minor > 0:
         fee = await charge(
             ctx,
-            patron.id,
+            old.patron_id,
             FeeType.CARD_REPLACEMENT,
-            group.card_replacement_fee_minor,
+            policy.card_replacement_fee_minor,
             "Replacement library card",
             card_id=new.id,
         )

@@ -59,11 +59,6 @@ async def summary_of(ctx: Ctx, patron: Patron, ledger: Ledger) -> AccountSummary
     )
 
 
-async def blocks_of_patron(ctx: Ctx, patron: Patron) -> tuple[list[Block], Policy]:
-    blocks, policy, _ = await account_blocks(ctx, patron)
-    return blocks, policy
-
-
 async def account_blocks(ctx: Ctx, patron: Patron) -> tuple[list[Block], Policy, Ledger]:
     """The blocks holding now, the policy they were judged by, and the ledger they came from."""
     policy = await patron_policy(ctx, patron)
@@ -73,7 +68,8 @@ async def account_blocks(ctx: Ctx, patron: Patron) -> tuple[list[Block], Policy,
 
 
 async def blocks_of(ctx: Ctx, patron_id: int) -> tuple[list[Block], Policy]:
-    return await blocks_of_patron(ctx, await get_patron(ctx, patron_id))
+    blocks, policy, _ = await account_blocks(ctx, await get_patron(ctx, patron_id))
+    return blocks, policy
 
 
 async def place_staff_block(

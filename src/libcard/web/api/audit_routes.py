@@ -57,22 +57,14 @@ async def create_token(api: ApiDep, body: s.TokenIn) -> s.TokenOut:
             patron_id=body.patron_id,
             valid_days=body.valid_days,
         )
-        return s.TokenOut.model_validate({**_token(token), "secret": secret})
+        return _token(token).model_copy(update={"secret": secret})
 
 
 @router.delete("/tokens/{token_id}", response_model=s.TokenOut, tags=["tokens"])
 async def revoke_token(api: ApiDep, token_id: IdPath) -> s.TokenOut:
     async with api.unit(Scope.TOKENS_WRITE) as ctx:
-        return s.TokenOut.model_validate(_token(await access.revoke_token(ctx, token_id)))
+        return _token(await access.revoke_token(ctx, token_id))
 
 
-def _token(token: ApiToken) -> dict[str, object]:
-    return {
-        "id": token.id,
-        "name": token.name,
-        "actor_kind": token.actor_kind,
-        "scopes": token.scopes,
-        "institution_id": token.institution_id,
-        "patron_id": token.patron_id,
-        "expires_at": token.expires_at,
-    }
+def _token(token: ApiToken) -> s.TokenOut:
+    return s.TokenOut.model_validate(token, from_attributes=True)

@@ -11,7 +11,7 @@ from libcard.cards import activation
 from libcard.cards import pin as pins
 from libcard.cards import service as cards
 from libcard.cards.texts import REFUSALS
-from libcard.fees.service import fee_views
+from libcard.fees.service import fee_view
 from libcard.kit.i18n import pick
 from libcard.policy.rules import BlockCode
 from libcard.web.api import schemas as s
@@ -115,13 +115,7 @@ async def replace(api: ApiDep, number: str, body: s.ReplaceIn) -> s.ReplacementO
     async with api.unit(Scope.CARDS_WRITE) as ctx:
         card = await cards.find_card(ctx, number)
         result = await replace_card(ctx, card.id, number=body.number)
-        fee = None
-        if result.fee is not None:
-            fee = next(
-                fee_out(v)
-                for v in await fee_views(ctx, card.patron_id)
-                if v.fee.id == result.fee.id
-            )
+        fee = fee_out(await fee_view(ctx, result.fee)) if result.fee else None
         return s.ReplacementOut(old=card_out(result.old), new=card_out(result.new), fee=fee)
 
 

@@ -7,14 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Header
 
 from libcard.access.scopes import Scope
-from libcard.blocks.service import blocks_of
 from libcard.errors import InvalidInput
 from libcard.fees import service as fees
 from libcard.patrons.service import get_patron, patron_policy
-from libcard.policy.models import Institution
 from libcard.web.api import schemas as s
 from libcard.web.api.deps import ApiDep, IdPath
-from libcard.web.api.views import block_out, fee_out
+from libcard.web.api.views import account_blocks_out, fee_out
 
 router = APIRouter(tags=["fees"])
 
@@ -22,11 +20,11 @@ router = APIRouter(tags=["fees"])
 @router.get("/patrons/{patron_id}/fees", response_model=s.AccountFees)
 async def list_fees(api: ApiDep, patron_id: IdPath) -> s.AccountFees:
     async with api.unit(Scope.FEES_READ, readonly=True) as ctx:
-        views = await fees.fees_of(ctx, patron_id)
         policy = await patron_policy(ctx, await get_patron(ctx, patron_id))
-        balance = sum(v.status.outstanding_minor for v in views)
+        ledger = await fees.ledger_of(ctx, patron_id)
         return s.AccountFees(
-            balance=s.Money.of(balance, policy.currency), fees=[fee_out(v) for v in views]
+            balance=s.Money.of(ledger.balance_minor, policy.currency),
+            fees=[fee_out(v) for v in ledger.views],
         )
 
 
@@ -84,11 +82,7 @@ async def pay(
             fee_ids=body.fee_ids,
             currency=body.currency,
         )
-        blocks, policy = await blocks_of(ctx, patron_id)
-        institution = await ctx.session.get(Institution, payment.institution_id)
-        assert institution is not None
-        language = api.language(institution.default_language)
-        balance = sum(v.status.outstanding_minor for v in await fees.fee_views(ctx, patron_id))
+        found, balance = await account_blocks_out(api, ctx, patron_id)
         return s.PaymentOut(
             id=payment.id,
             amount=s.Money.of(payment.amount_minor, payment.currency),
@@ -96,5 +90,5 @@ async def pay(
             reference=payment.reference,
             created_at=payment.created_at,
             balance=s.Money.of(balance, payment.currency),
-            blocks=[block_out(b, policy, language, institution.timezone) for b in blocks],
+            blocks=[out for _, out in found],
         )

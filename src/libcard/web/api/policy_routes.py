@@ -14,8 +14,8 @@ router = APIRouter(tags=["policy"])
 
 
 def _changes(body: s.Strict) -> dict[str, object]:
-    values = body.model_dump(exclude_unset=True, mode="json")
-    return values
+    # Only what the caller sent: an omitted setting stays, an explicit null is judged.
+    return body.model_dump(exclude_unset=True, mode="json")
 
 
 @router.get("/institutions", response_model=list[s.InstitutionOut])

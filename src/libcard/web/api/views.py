@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from libcard.blocks import service as blocks
 from libcard.blocks.rules import Block
 from libcard.blocks.texts import describe
 from libcard.cards.models import Card
 from libcard.cards.rules import CardState
-from libcard.context import Actor
+from libcard.context import Actor, Ctx
 from libcard.fees.service import FeeView
 from libcard.patrons.models import Patron
+from libcard.patrons.service import get_patron
 from libcard.policy.models import Institution, PatronGroup
 from libcard.policy.rules import COLUMN_TO_FIELD, PERSONAL_FIELDS, BlockCode, Policy, may_write
-from libcard.policy.service import policy_of
+from libcard.policy.service import policy_for_group, policy_of
 from libcard.web.api import schemas as s
+from libcard.web.api.deps import Api
 
 
 def card_out(card: Card, state: CardState | None = None) -> s.CardOut:
@@ -135,3 +138,16 @@ def group_out(institution: Institution, group: PatronGroup) -> s.GroupOut:
         block_effects=group.block_effects,
         effective=effective,
     )
+
+
+async def account_blocks_out(
+    api: Api, ctx: Ctx, patron_id: int
+) -> tuple[list[tuple[Block, s.BlockOut]], int]:
+    """The account's blocks, each with its texts in the caller's language (falling back to
+    the patron's, then the institution's), and the balance they were judged on."""
+    patron = await get_patron(ctx, patron_id)
+    institution, _, _ = await policy_for_group(ctx, patron.group_id)
+    found, policy, ledger = await blocks.account_blocks(ctx, patron)
+    language = api.language(patron.preferred_language or institution.default_language)
+    texts = [(b, block_out(b, policy, language, institution.timezone)) for b in found]
+    return texts, ledger.balance_minor

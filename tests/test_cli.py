@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -66,17 +67,22 @@ def server(cli_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
-def _demo(cli_env: dict[str, str], cwd: Path) -> dict[str, Any]:
-    done = subprocess.run(  # noqa: S603
-        [LIBCARD, "demo", "--json"],
+def _libcard(
+    cli_env: dict[str, str], cwd: Path, *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 — our own command
+        [LIBCARD, *args],
         cwd=cwd,
         env=cli_env,
         capture_output=True,
         text=True,
         timeout=120,
-        check=True,
+        check=check,
     )
-    return dict(json.loads(done.stdout))
+
+
+def _demo(cli_env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    return dict(json.loads(_libcard(cli_env, cwd, "demo", "--json").stdout))
 
 
 def test_demo_json_lists_a_patron_in_every_state_the_issue_names(
@@ -153,26 +159,19 @@ def test_token_create_makes_a_token_with_just_the_scopes_asked(
     server: str, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     demo = _demo(cli_env, tmp_path)
-    made = subprocess.run(  # noqa: S603
-        [
-            LIBCARD,
-            "token",
-            "create",
-            "--name",
-            "catalogue",
-            "--actor",
-            "service",
-            "--scope",
-            "cards:status",
-            "--institution",
-            "demo",
-        ],
-        cwd=tmp_path,
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
+    made = _libcard(
+        cli_env,
+        tmp_path,
+        "token",
+        "create",
+        "--name",
+        "catalogue",
+        "--actor",
+        "service",
+        "--scope",
+        "cards:status",
+        "--institution",
+        "demo",
     )
     secret = made.stdout.strip()
     assert secret.startswith("lct_")
@@ -186,14 +185,31 @@ def test_token_create_makes_a_token_with_just_the_scopes_asked(
         assert refused.status_code == 403
         assert refused.json()["code"] == "scope_missing"
 
-    unknown = subprocess.run(  # noqa: S603
-        [LIBCARD, "token", "create", "--name", "x", "--institution", "nowhere"],
-        cwd=tmp_path,
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    unknown = _libcard(
+        cli_env,
+        tmp_path,
+        "token",
+        "create",
+        "--name",
+        "x",
+        "--institution",
+        "nowhere",
         check=False,
     )
     assert unknown.returncode != 0
     assert "nowhere" in unknown.stderr
+
+
+def test_db_upgrade_migrates_an_empty_database(tmp_path: Path) -> None:
+    """`libcard db upgrade` brings a new SQLite file to the latest schema, and is idempotent."""
+    path = tmp_path / "fresh.sqlite3"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIBCARD_")}
+    env["LIBCARD_DATABASE_URL"] = f"sqlite:///{path}"
+    for _ in range(2):
+        done = _libcard(env, tmp_path, "db", "upgrade")
+        assert "up to date" in done.stderr
+    with sqlite3.connect(path) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        version = db.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert {"patron", "card", "fee", "audit_event", "block"} <= tables
+    assert version is not None

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from libcard import demo as demo_data
 from libcard.access.scopes import ALL_SCOPES, Scope
 from libcard.access.service import create_token
-from libcard.config import Settings, get_settings
+from libcard.config import get_settings
 from libcard.context import ActorKind
 from libcard.migrate import upgrade
 from libcard.policy.models import Institution
@@ -29,14 +29,10 @@ app.add_typer(token_app, name="token")
 console = Console(stderr=True)
 
 
-def _settings() -> Settings:
-    return get_settings()
-
-
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration to the configured database."""
-    settings = _settings()
+    settings = get_settings()
     upgrade(settings.database_url)
     console.print("[green]Database schema is up to date.[/green]")
 
@@ -52,7 +48,7 @@ def serve(
 
     from libcard.web.app import create_app
 
-    settings = _settings()
+    settings = get_settings()
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -107,7 +103,7 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Load the demo if needed and print its patrons, logins and a fresh API token."""
-    settings = _settings()
+    settings = get_settings()
     upgrade(settings.database_url)
     summary = asyncio.run(_load_demo(Runtime.build(settings)))
     if as_json:
@@ -130,7 +126,7 @@ def token_create(
     valid_days: Annotated[int | None, typer.Option(help="Expire after this many days.")] = None,
 ) -> None:
     """Make an API token and print its secret (shown this once)."""
-    settings = _settings()
+    settings = get_settings()
     upgrade(settings.database_url)
 
     async def run() -> str:

@@ -76,9 +76,7 @@ async def _issue(
     token = SecretToken(
         patron_id=patron.id,
         purpose=purpose,
-        digest=ctx.keyring.digest(
-            purpose, normalise_code(secret) if purpose == ACTIVATION else secret
-        ),
+        digest=ctx.keyring.digest(purpose, secret),
         channel=channel,
         created_at=now,
         expires_at=now + ttl,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -224,3 +226,52 @@ async def test_concurrent_wrong_pins_lock_exactly_once(world: World) -> None:
     assert await _count(world, "pin:wrong", patron.id) == 2
     assert await _count(world, "pin:attempt_while_locked", patron.id) == 47
     assert (await _verify(world, patron.ecard, patron.pin)).valid is False
+
+
+GUESSER = """
+import asyncio, sys, time
+from libcard.config import Settings
+from libcard.context import Actor, ActorKind
+from libcard.cards.pin import verify_pin
+from libcard.runtime import Runtime
+
+async def main(url, number, start, institution_id):
+    runtime = Runtime.build(Settings(database_url=url, peppers={1: "11" * 32}))
+    while time.time() < start:
+        await asyncio.sleep(0.005)
+    terminal = Actor(kind=ActorKind.TERMINAL, label="machine", institution_id=institution_id)
+    async def guess():
+        async with runtime.unit(terminal) as ctx:
+            await verify_pin(ctx, number, "9137")
+    await asyncio.gather(*(guess() for _ in range(5)))
+    await runtime.close()
+
+asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])))
+"""
+
+
+async def test_wrong_pins_from_several_processes_lock_exactly_once(
+    world: World, database_url: str
+) -> None:
+    """R6 across processes: four processes (four self-checkout servers) guess five times each,
+    all at once; the count is kept in the database, so exactly three are counted."""
+    patron = await world.patron("external")
+    start = time.time() + 3  # every process is up before the first guess
+    workers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            GUESSER,
+            database_url,
+            patron.ecard,
+            str(start),
+            str(world.institution_id),
+        )
+        for _ in range(4)
+    ]
+    codes = [await asyncio.wait_for(worker.wait(), 120) for worker in workers]
+    assert codes == [0, 0, 0, 0]
+    credential = await _credential(world, patron.id)
+    assert credential.wrong_in_a_row == 3
+    assert await _count(world, "pin:lockout", patron.id) == 1
+    assert await _count(world, "pin:attempt_while_locked", patron.id) == 17

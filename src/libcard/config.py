@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +29,27 @@ class Settings(BaseSettings):
     http_port: int = 8000
     max_request_bytes: int = 64 * 1024
     log_level: str = "INFO"
+
+    # The address patrons reach libcard at; links in mail (password reset) start with it.
+    public_url: str = "http://127.0.0.1:8000"
+    # Portal sessions: ended after this long without a page, and after this long in any case.
+    portal_idle_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    portal_session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # Cookies carry the Secure flag (and the __Host- prefix) unless this is turned off for a
+    # plain-HTTP development setup on another host than localhost.
+    cookie_secure: bool = True
+
+    # Mail: "smtp" in production; the embedded default writes each message as a file.
+    mail_transport: Literal["smtp", "file", "console"] = "file"
+    mail_from: str = "libcard <noreply@localhost>"
+    mail_dir: Path = Path("./libcard-mail")
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False  # upgrade a plain connection (port 587)
+    smtp_tls: bool = False  # TLS from the first byte (port 465)
+    smtp_timeout_seconds: float = 30.0
 
     @field_validator("database_url")
     @classmethod

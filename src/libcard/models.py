@@ -1,12 +1,13 @@
 """Every table, imported in one place so that migrations and tests see the whole schema."""
 
-from libcard.access.models import ApiToken, Throttle
+from libcard.access.models import ApiToken, PortalSession, Throttle
 from libcard.audit.models import AuditEvent
 from libcard.blocks.models import StoredBlock
 from libcard.cards.models import Card, PinCredential
 from libcard.collection.models import CollectionCase
 from libcard.db import Base
 from libcard.fees.models import Fee, FeeAction, Payment
+from libcard.notify.models import OutboundMail
 from libcard.patrons.models import Patron, SecretToken
 from libcard.policy.models import Institution, PatronGroup
 
@@ -19,10 +20,12 @@ __all__ = [
     "Fee",
     "FeeAction",
     "Institution",
+    "OutboundMail",
     "Patron",
     "PatronGroup",
     "Payment",
     "PinCredential",
+    "PortalSession",
     "SecretToken",
     "StoredBlock",
     "Throttle",

@@ -37,3 +37,17 @@ class Throttle(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     window_started_at: Mapped[datetime]
     failures: Mapped[int] = mapped_column(default=0)
+
+
+class PortalSession(Base):
+    """A patron logged in to the portal. The cookie holds a secret; only its digest is here."""
+
+    __tablename__ = "portal_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(80), unique=True)
+    patron_id: Mapped[int] = mapped_column(ForeignKey("patron.id"), index=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]  # the absolute end, however active the patron is
+    ended_at: Mapped[datetime | None]

@@ -14,7 +14,7 @@ from libcard.audit.models import AuditEvent
 from libcard.cards.activation import activate
 from libcard.cards.pin import verify_pin
 from libcard.cards.rules import CardState
-from libcard.cards.texts import REFUSALS
+from libcard.cards.texts import refusal_text
 from libcard.context import ActorKind
 from libcard.errors import Conflict, InvalidInput, TooManyAttempts, WrongSecret
 from libcard.kit.clock import FrozenClock
@@ -47,10 +47,9 @@ async def test_a_card_not_activated_is_refused_with_how_to_activate(world: World
     assert status.state is CardState.NOT_ACTIVATED
     assert status.refusal == "card_not_activated"
     assert not any(status.may.values())
-    message = REFUSALS[status.refusal]
-    assert "Activate now" in message["en"]
-    assert "Aktivér nu" in message["da"]
-    assert "Jetzt aktivieren" in message["de"]
+    assert "Activate now" in refusal_text(status.refusal, "en")
+    assert "Aktivér nu" in refusal_text(status.refusal, "da")
+    assert "Jetzt aktivieren" in refusal_text(status.refusal, "de")
 
 
 async def test_activation_sets_password_and_pin_and_makes_cards_usable(world: World) -> None:

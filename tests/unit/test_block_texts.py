@@ -1,4 +1,5 @@
-"""What each block means and what lifts it, in the patron's language (blocks/texts.py; R17)."""
+"""What each block means and what lifts it, and why a card is refused, in the patron's language
+(blocks/texts.py, cards/texts.py; R17)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from libcard.blocks.rules import Block
-from libcard.blocks.texts import describe
+from libcard.blocks.texts import BlockText, describe, pin_lockout_lift
+from libcard.cards.texts import REFUSALS, refusal_text
 from libcard.kit.i18n import SUPPORTED, money
 from libcard.policy.rules import ALL_ACTIONS, BlockCode, FeeBlockLift, FeeComparison, Policy
 
@@ -44,17 +46,39 @@ def test_every_block_is_explained_in_every_language(code: BlockCode, language: s
     assert text.reason.strip()
     assert text.lift.strip()
     for part in (text.title, text.reason, text.lift):
-        assert "{" not in part  # every placeholder was filled in
+        assert "%(" not in part  # every placeholder was filled in
 
 
-@pytest.mark.parametrize("code", list(BlockCode))
-def test_danish_and_german_texts_are_translations_not_english(code: BlockCode) -> None:
-    english = describe(block(code), Policy(), "en", TZ)
+# Every block code, plus the lifts that depend on policy or on an end date.
+VARIANTS: list[tuple[Block, Policy]] = [
+    *((block(code), Policy()) for code in BlockCode),
+    (block(BlockCode.FEE_THRESHOLD), Policy(fee_block_lifts_at=FeeBlockLift.BELOW_THRESHOLD)),
+    (block(BlockCode.STAFF, ends_at=datetime(2026, 3, 1, 12, 0, tzinfo=UTC)), Policy()),
+]
+
+
+@pytest.mark.parametrize(("shown", "policy"), VARIANTS)
+def test_danish_and_german_texts_are_translations_not_english(shown: Block, policy: Policy) -> None:
+    english = describe(shown, policy, "en", TZ)
     for language in ("da", "de"):
-        other = describe(block(code), Policy(), language, TZ)
+        other: BlockText = describe(shown, policy, language, TZ)
         assert other.title != english.title
         assert other.lift != english.lift
         assert other.reason != english.reason
+
+
+@pytest.mark.parametrize("code", list(REFUSALS))
+def test_card_refusals_are_translations_not_english(code: str) -> None:
+    english = refusal_text(code, "en")
+    assert english.strip()
+    assert refusal_text(code, "da") not in ("", english)
+    assert refusal_text(code, "de") not in ("", english)
+
+
+def test_pin_lockout_lift_is_the_pin_blocks_lift() -> None:
+    for language in SUPPORTED:
+        text = describe(block(BlockCode.PIN_LOCKED), Policy(), language, TZ)
+        assert pin_lockout_lift(language) == text.lift
 
 
 def test_an_unsupported_language_gets_english() -> None:

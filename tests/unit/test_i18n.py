@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from libcard.kit.i18n import SUPPORTED, day, money, negotiate, pick
+from libcard.kit.i18n import SUPPORTED, day, money, negotiate
 
 # --- negotiate -------------------------------------------------------------------------
 
@@ -54,16 +54,6 @@ def test_a_wildcard_means_the_fallback() -> None:
 @given(st.text(max_size=60), st.sampled_from([*SUPPORTED, "fr", ""]))
 def test_negotiate_always_answers_a_supported_language(header: str, fallback: str) -> None:
     assert negotiate(header, fallback) in SUPPORTED
-
-
-# --- pick ----------------------------------------------------------------------------
-
-
-def test_pick_falls_back_to_english() -> None:
-    text = {"da": "Hej", "en": "Hello"}
-    assert pick(text, "da") == "Hej"
-    assert pick(text, "de") == "Hello"
-    assert pick({"da": "", "en": "Hello"}, "da") == "Hello"  # an empty translation
 
 
 # --- money ----------------------------------------------------------------------------

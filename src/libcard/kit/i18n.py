@@ -8,7 +8,6 @@ their `.po` source when first needed, so there is no compiled file to keep in st
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
@@ -30,11 +29,8 @@ LOCALES = {"da": "da_DK", "de": "de_DE", "en": "en_GB"}
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 DOMAIN = "messages"
 
-# A text in every supported language: {"da": …, "de": …, "en": …}.
-Text = Mapping[str, str]
 
-
-def N_(message: str) -> str:  # noqa: N802 — the gettext convention extraction looks for
+def N_(message: str) -> str:  # the gettext name, which extraction looks for
     """Marks a text for the catalogues where it is defined; it is translated where shown."""
     return message
 
@@ -81,10 +77,6 @@ def negotiate(accept_language: str | None, fallback: str = DEFAULT_LANGUAGE) -> 
     if not ranked:
         return fallback if fallback in SUPPORTED else DEFAULT_LANGUAGE
     return sorted(ranked)[0][2]
-
-
-def pick(text: Text, language: str) -> str:
-    return text.get(language) or text[DEFAULT_LANGUAGE]
 
 
 def money(minor: int, currency: str, language: str) -> str:

@@ -6,14 +6,12 @@ from fastapi import APIRouter, Response
 
 from libcard.access.scopes import Scope
 from libcard.accounts.service import CardStatus, card_status, refusal_is_noted, replace_card
-from libcard.blocks.texts import LIFTS
+from libcard.blocks.texts import pin_lockout_lift
 from libcard.cards import activation
 from libcard.cards import pin as pins
 from libcard.cards import service as cards
-from libcard.cards.texts import REFUSALS
+from libcard.cards.texts import refusal_text
 from libcard.fees.service import fee_view
-from libcard.kit.i18n import pick
-from libcard.policy.rules import BlockCode
 from libcard.web.api import schemas as s
 from libcard.web.api.deps import Api, ApiDep, IdPath
 from libcard.web.api.views import block_out, card_out, fee_out
@@ -43,9 +41,7 @@ async def _status(api: Api, number: str) -> s.CardStatusOut:
         language = api.language(status.patron.preferred_language or institution.default_language)
         refusal = None
         if status.refusal is not None:
-            refusal = s.Refusal(
-                code=status.refusal, message=pick(REFUSALS[status.refusal], language)
-            )
+            refusal = s.Refusal(code=status.refusal, message=refusal_text(status.refusal, language))
         answer = s.CardStatusOut(
             card=card_out(status.card, status.state),
             patron=s.StatusPatron(
@@ -123,9 +119,9 @@ def _pin_answer(api: Api, check: pins.PinCheck) -> s.PinVerifyOut:
     message = None
     language = api.language("en")
     if check.card_state.value != "active":
-        message = pick(REFUSALS[f"card_{check.card_state.value}"], language)
+        message = refusal_text(f"card_{check.card_state.value}", language)
     elif check.locked:
-        message = pick(LIFTS[BlockCode.PIN_LOCKED], language)
+        message = pin_lockout_lift(language)
     return s.PinVerifyOut(
         valid=check.valid,
         locked=check.locked,

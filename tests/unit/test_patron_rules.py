@@ -94,7 +94,14 @@ def test_check_password_accepts_a_reasonable_password() -> None:
 
 @pytest.mark.parametrize("length", [MIN_PASSWORD_LENGTH, MAX_PASSWORD_LENGTH])
 def test_check_password_accepts_the_length_bounds(length: int) -> None:
-    check_password(("abcdefghij" * 13)[:length])
+    check_password(("Kw7#Rp2!xZ" * 13)[:length])
+
+
+@pytest.mark.parametrize("guessable", ["hunter2hunter2", "abcdefghij", "Copenhagen1"])
+def test_check_password_refuses_what_is_easy_to_guess(guessable: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        check_password(guessable)
+    assert info.value.code in ("password_weak", "password_common")
 
 
 def test_check_password_refuses_one_character_too_short() -> None:

@@ -12,6 +12,7 @@ from libcard.blocks.service import account_blocks
 from libcard.cards.models import Card
 from libcard.cards.rules import PHYSICAL_KINDS, CardKind, CardState
 from libcard.cards.service import (
+    cards_of,
     find_card,
     get_card,
     issue_card,
@@ -20,16 +21,18 @@ from libcard.cards.service import (
     state_now,
 )
 from libcard.context import ActorKind, Ctx
-from libcard.errors import Conflict, RuleViolation
+from libcard.errors import Conflict, InvalidInput, RuleViolation
 from libcard.fees.models import Fee
 from libcard.fees.rules import FeeType
 from libcard.fees.service import charge
+from libcard.kit.i18n import day
+from libcard.notify.service import MailLinks, mail_language, queue_mail
 from libcard.patrons.credentials import issue_activation_code
-from libcard.patrons.models import Patron
+from libcard.patrons.models import Patron, SecretToken
 from libcard.patrons.service import create_patron, get_patron, patron_policy
 from libcard.policy.models import Institution, PatronGroup
 from libcard.policy.rules import Action, Policy
-from libcard.policy.service import policy_for_group
+from libcard.policy.service import get_institution, policy_for_group
 
 
 @dataclass(frozen=True)
@@ -48,16 +51,79 @@ async def register_patron(
     registry_id: str | None = None,
     identity_id: str | None = None,
     activation_channel: str | None = None,
+    public_url: str | None = None,
 ) -> Registration:
-    """A new patron always gets an e-card (R3); an activation code if a channel is named."""
+    """A new patron always gets an e-card (R3); an activation code if a channel is named.
+    By e-mail the code goes out in a mail queued in the same transaction; `public_url`, where
+    patrons reach libcard, is needed then for the mail's link."""
     patron, _ = await create_patron(
         ctx, institution_id, group_code, fields, registry_id=registry_id, identity_id=identity_id
     )
     ecard = await issue_card(ctx, patron.id, CardKind.ECARD)
     code = None
     if activation_channel is not None:
-        _, code = await issue_activation_code(ctx, patron.id, activation_channel)
+        _, code = await issue_activation(ctx, patron.id, activation_channel, public_url=public_url)
     return Registration(patron, ecard, code)
+
+
+async def issue_activation(
+    ctx: Ctx, patron_id: int, channel: str, *, public_url: str | None = None
+) -> tuple[SecretToken, str]:
+    """A new activation code (R2); earlier codes stop working. By e-mail, the mail with the
+    code is queued in the caller's transaction, so it goes out only if the code was issued;
+    its link starts with `public_url`, the address patrons reach libcard at."""
+    token, code = await issue_activation_code(ctx, patron_id, channel)
+    if channel == "email":
+        patron = await get_patron(ctx, patron_id)
+        await _mail_activation_code(ctx, patron, token, code, public_url)
+    return token, code
+
+
+async def _mail_activation_code(
+    ctx: Ctx, patron: Patron, token: SecretToken, code: str, public_url: str | None
+) -> None:
+    if public_url is None:
+        raise ValueError("An activation code sent by e-mail needs the public URL for its link.")
+    address = patron.email or patron.institutional_email
+    if not address:
+        raise InvalidInput(
+            "email_missing",
+            "This patron has no e-mail address. Send the activation code by letter, or add "
+            "an e-mail address first.",
+        )
+    card = await _card_to_activate(ctx, patron.id)
+    institution = await get_institution(ctx, patron.institution_id)
+    language = mail_language(patron.preferred_language or institution.default_language)
+    await queue_mail(
+        ctx,
+        template="activation_code",
+        to=address,
+        language=language,
+        patron_id=patron.id,
+        values={
+            "patron_name": f"{patron.first_name} {patron.last_name}",
+            "institution_name": institution.name,
+            "card_number": card.number,
+            "code": code,
+            "valid_until": day(token.expires_at, language, institution.timezone),
+            "activate_url": MailLinks(public_url).activate,
+        },
+    )
+
+
+async def _card_to_activate(ctx: Ctx, patron_id: int) -> Card:
+    # The number the patron types with the code: the e-card's, which every account has (R3).
+    ready = [
+        card
+        for card in await cards_of(ctx, patron_id)
+        if card.number and state_now(ctx, card) is CardState.NOT_ACTIVATED
+    ]
+    ready.sort(key=lambda card: card.kind != CardKind.ECARD)
+    if not ready:
+        raise RuleViolation(
+            "no_card_to_activate", "This account has no card that can be activated."
+        )
+    return ready[0]
 
 
 @dataclass(frozen=True)

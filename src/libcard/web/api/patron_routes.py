@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from libcard.access.scopes import Scope
-from libcard.accounts.service import register_patron
+from libcard.accounts.service import issue_activation, register_patron
 from libcard.cards.activation import activate
 from libcard.context import Ctx
+from libcard.notify.sender import wake_mail
 from libcard.patrons import credentials
 from libcard.patrons import service as patrons
 from libcard.patrons.models import Patron
@@ -46,12 +47,16 @@ async def create_patron(api: ApiDep, institution_id: IdPath, body: s.PatronIn) -
             registry_id=body.registry_id,
             identity_id=body.identity_id,
             activation_channel=body.activation_channel,
+            public_url=api.runtime.settings.public_url,
         )
-        return s.RegistrationOut(
+        out = s.RegistrationOut(
             patron=await _out(ctx, registration.patron),
             ecard=card_out(registration.ecard),
             activation_code=registration.activation_code,
         )
+    if body.activation_channel == "email":
+        wake_mail(api.request)  # the unit has committed: the mail may go
+    return out
 
 
 @router.get("/institutions/{institution_id}/patrons", response_model=list[s.PatronOut])
@@ -107,10 +112,15 @@ async def change_group(api: ApiDep, patron_id: IdPath, body: s.GroupChangeIn) ->
 async def issue_activation_code(
     api: ApiDep, patron_id: IdPath, body: s.ActivationCodeIn
 ) -> s.ActivationCodeOut:
-    """A single-use code for the activation letter or e-mail; earlier codes stop working."""
+    """A single-use code for the activation letter or e-mail; earlier codes stop working. By
+    e-mail, libcard sends it to the patron's e-mail address (or else the institutional one)."""
     async with api.unit(Scope.ACTIVATION) as ctx:
-        token, code = await credentials.issue_activation_code(ctx, patron_id, body.channel)
-        return s.ActivationCodeOut(code=code, expires_at=token.expires_at, channel=token.channel)
+        token, code = await issue_activation(
+            ctx, patron_id, body.channel, public_url=api.runtime.settings.public_url
+        )
+    if body.channel == "email":
+        wake_mail(api.request)
+    return s.ActivationCodeOut(code=code, expires_at=token.expires_at, channel=token.channel)
 
 
 @router.post("/activation", response_model=s.ActivatedOut)

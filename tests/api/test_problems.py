@@ -200,8 +200,13 @@ async def test_a_non_numeric_content_length_is_refused(api: Api) -> None:
 async def test_an_unknown_route_is_a_404_problem(api: Api) -> None:
     response = await api.client.get(f"{API}/no-such-thing", headers=api.admin)
     assert_problem(response, 404, "not_found")
-    response = await api.client.get("/nowhere")
-    assert_problem(response, 404, "not_found")
+
+
+async def test_an_unknown_page_outside_the_api_is_a_404_page_for_people(api: Api) -> None:
+    response = await api.client.get("/nowhere", headers={"accept-language": "en"})
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Something went wrong" in response.text
 
 
 async def test_a_wrong_method_is_a_405_problem(api: Api) -> None:

@@ -1,25 +1,38 @@
-"""The ASGI application: the JSON API today; the portal and desk pages join it later."""
+"""The ASGI application: the JSON API under /api/v1 and the patron portal's pages."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from libcard import __version__
+from libcard.notify.sender import MailSender, transport_from
 from libcard.runtime import Runtime
 from libcard.web import problems
 from libcard.web.api import router as api_router
 from libcard.web.middleware import SecurityMiddleware
+from libcard.web.portal import router as portal_router
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def create_app(runtime: Runtime, *, own_runtime: bool = False) -> FastAPI:
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        if own_runtime:
-            await runtime.close()
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Mail queued by a request goes out from here once its unit of work has committed.
+        mail_sender = MailSender(runtime, transport_from(runtime.settings))
+        app.state.mail_sender = mail_sender
+        mail_sender.start()
+        try:
+            yield
+        finally:
+            await mail_sender.stop()
+            if own_runtime:
+                await runtime.close()
 
     app = FastAPI(
         title="libcard API",
@@ -34,8 +47,10 @@ def create_app(runtime: Runtime, *, own_runtime: bool = False) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    problems.install(app)
+    problems.install(app, html=portal_router.html_error)
     app.include_router(api_router.build(), prefix="/api/v1")
+    app.include_router(portal_router.build())
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

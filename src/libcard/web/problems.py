@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from libcard.errors import LibcardError, TooManyAttempts
@@ -45,9 +46,20 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
-def install(app: FastAPI) -> None:
+HtmlErrorPage = Callable[[Request, LibcardError], Response]
+
+
+def _wants_page(request: Request) -> bool:
+    """Pages outside the API answer errors with a page a person can read."""
+    path = request.url.path
+    return not (path.startswith("/api/") or path == "/healthz")
+
+
+def install(app: FastAPI, html: HtmlErrorPage | None = None) -> None:
     @app.exception_handler(LibcardError)
-    async def _libcard(_: Request, error: LibcardError) -> JSONResponse:
+    async def _libcard(request: Request, error: LibcardError) -> Response:
+        if html is not None and _wants_page(request):
+            return html(request, error)
         extra = _json_safe(error.details)
         if isinstance(error, TooManyAttempts):
             extra.setdefault("retry_after_seconds", 60)
@@ -72,15 +84,23 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, error: StarletteHTTPException) -> Response:
         codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
         code = codes.get(error.status_code, "http_error")
+        if html is not None and _wants_page(request):
+            page_error = LibcardError(code, str(error.detail))
+            page_error.status = error.status_code
+            return html(request, page_error)
         response = problem(error.status_code, code, str(error.detail), str(error.detail))
         response.headers.update(error.headers or {})  # e.g. Allow on a 405
         return response
 
     @app.exception_handler(Exception)
-    async def _crash(request: Request, error: Exception) -> JSONResponse:
+    async def _crash(request: Request, error: Exception) -> Response:
         # Never a traceback to the client; the log has it, without request bodies (secrets).
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        if html is not None and _wants_page(request):
+            crash = LibcardError("internal_error", "Something went wrong on our side.")
+            crash.status = 500
+            return html(request, crash)
         return problem(500, "internal_error", "Internal error", "Something went wrong on our side.")

@@ -59,7 +59,10 @@ def serve(
         _print_demo(summary)
         runtime = Runtime.build(settings)  # a fresh engine for the server's own event loop
     bind_host, bind_port = host or settings.http_host, port or settings.http_port
-    console.print(f"libcard listening on http://{bind_host}:{bind_port}  (API: /api/v1/docs)")
+    console.print(
+        f"libcard listening on http://{bind_host}:{bind_port}  "
+        "(patron portal: /login, API: /api/v1/docs)"
+    )
     # No access log: card numbers appear in request paths.
     uvicorn.run(
         create_app(runtime, own_runtime=True),

@@ -170,7 +170,7 @@ async def report_own_card_lost(ctx: Ctx, patron_id: int, card_id: int) -> LossRe
     except NotFound:
         card = None
     if card is None or card.patron_id != patron_id:
-        raise NotFound("card_not_found", "This is not one of your cards.")
+        raise NotFound("card_not_yours", "This is not one of your cards.")
     await report_lost(ctx, card.id)
     view = await account_view(ctx, patron_id)
     new_ecard = view.ecard.card if card.kind == CardKind.ECARD and view.ecard else None

@@ -21,7 +21,7 @@ from libcard.errors import InvalidInput, LibcardError
 from libcard.policy.rules import Action
 from libcard.web.portal.codes import code128_svg, qr_svg
 from libcard.web.portal.forms import read_form, same
-from libcard.web.portal.render import message_for, redirect, render
+from libcard.web.portal.render import form_error, redirect, render
 from libcard.web.portal.visit import Visit, open_visit
 
 router = APIRouter(include_in_schema=False)
@@ -117,12 +117,10 @@ async def change_password(request: Request) -> Response:
             # A new session secret as well: whoever might have copied the old cookie is out.
             await _rotate(visit, ctx)
     except LibcardError as error:
-        return render(
+        return form_error(
             visit,
             "portal/password.html",
-            status=error.status,
-            error=message_for(error, visit.language),
-            error_code=error.code,
+            error,
         )
     return redirect(visit, "/password?done=1")
 
@@ -155,12 +153,10 @@ async def change_pin_route(request: Request) -> Response:
             assert ctx.actor.patron_id is not None
             await change_pin(ctx, ctx.actor.patron_id, form.get("password"), form.get("pin"))
     except LibcardError as error:
-        return render(
+        return form_error(
             visit,
             "portal/pin.html",
-            status=error.status,
-            error=message_for(error, visit.language),
-            error_code=error.code,
+            error,
         )
     return redirect(visit, "/pin?done=1")
 
@@ -189,11 +185,10 @@ async def report_lost(request: Request) -> Response:
             assert ctx.actor.patron_id is not None
             report = await report_own_card_lost(ctx, ctx.actor.patron_id, int(form.get("card_id")))
     except LibcardError as error:
-        return render(
+        return form_error(
             visit,
             "portal/lost_card.html",
-            status=error.status,
-            error=message_for(error, visit.language),
+            error,
             view=await load_view(visit),
         )
     return render(visit, "portal/lost_card_done.html", report=report, view=await load_view(visit))

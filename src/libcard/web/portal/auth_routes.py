@@ -18,7 +18,7 @@ from libcard.kit.i18n import SUPPORTED
 from libcard.notify.sender import wake_mail
 from libcard.patrons.service import update_patron
 from libcard.web.portal.forms import local_path, read_form, same
-from libcard.web.portal.render import message_for, redirect, render
+from libcard.web.portal.render import form_error, redirect, render
 from libcard.web.portal.visit import Visit, open_visit
 
 router = APIRouter(include_in_schema=False)
@@ -59,11 +59,10 @@ async def login(request: Request) -> Response:
             )
             session, secret = await start_session(ctx, patron.id, visit.rules)
     except LibcardError as error:
-        return render(
+        return form_error(
             visit,
             "portal/login.html",
-            status=error.status,
-            error=message_for(error, visit.language),
+            error,
             login=form.get("login"),
             next=local_path(form.get("next"), ""),
         )
@@ -108,12 +107,10 @@ async def activate(request: Request) -> Response:
             )
             session, secret = await start_session(ctx, patron.id, visit.rules)
     except LibcardError as error:
-        return render(
+        return form_error(
             visit,
             "portal/activate.html",
-            status=error.status,
-            error=message_for(error, visit.language),
-            error_code=error.code,
+            error,
             card_number=form.get("card_number"),
         )
     visit.log_in(session, secret)
@@ -136,11 +133,10 @@ async def forgot(request: Request) -> Response:
         async with visit.runtime.unit(VISITOR) as ctx:
             await send_password_reset(ctx, form.get("email"), base, visit.client_address)
     except LibcardError as error:
-        return render(
+        return form_error(
             visit,
             "portal/forgot.html",
-            status=error.status,
-            error=message_for(error, visit.language),
+            error,
             email=form.get("email"),
         )
     wake_mail(request.app)
@@ -164,12 +160,10 @@ async def reset(request: Request, token: str) -> Response:
         async with visit.runtime.unit(VISITOR) as ctx:
             await reset_forgotten_password(ctx, token, form.get("password"))
     except LibcardError as error:
-        return render(
+        return form_error(
             visit,
             "portal/reset.html",
-            status=error.status,
-            error=message_for(error, visit.language),
-            error_code=error.code,
+            error,
             token=token,
         )
     visit.log_out()  # whoever was logged in here is logged out with every other session

@@ -72,6 +72,7 @@ MESSAGES: dict[str, str] = {
     "card_state_transition": N_("This card cannot be reported lost; it is no longer in use."),
     "confirm_required": N_("Tick the box to confirm."),
     "card_required": N_("Choose the card that is lost."),
+    "card_not_yours": N_("This is not one of your cards."),
     "birth_date_format": N_("Write the date of birth as YYYY-MM-DD."),
 }
 GENERIC = N_("Something went wrong. Please try again.")
@@ -138,6 +139,18 @@ def render(visit: Visit, template: str, *, status: int = 200, **values: Any) -> 
         **values,
     )
     return visit.apply_cookies(HTMLResponse(body, status_code=status))
+
+
+def form_error(visit: Visit, template: str, error: LibcardError, **values: Any) -> Response:
+    """The form again, with what went wrong in the page's language above it."""
+    return render(
+        visit,
+        template,
+        status=error.status,
+        error=message_for(error, visit.language),
+        error_code=error.code,
+        **values,
+    )
 
 
 def redirect(visit: Visit, to: str) -> Response:

@@ -1,0 +1,99 @@
+"""End-to-end fixtures: the real `libcard serve`, a real SMTP mailbox and Debian's Chromium.
+
+The e2e tests run on SQLite only: one server for the whole e2e package, on a fresh SQLite
+file in a temporary directory. The database layer is covered on both SQLite and PostgreSQL
+by the service and API tests; here what matters is what a patron sees in a browser.
+
+The server sends mail over SMTP to an aiosmtpd server on loopback that keeps every message;
+`mailbox.next_to(address)` waits for the next one. Each test makes its own patrons through
+the JSON API with an admin token, so tests do not depend on each other's order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Playwright, sync_playwright
+
+from tests.e2e.support import (
+    AXE_JS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    INSTALL_HINT,
+    Admin,
+    LibcardServer,
+    Mailbox,
+    Portal,
+    SmtpServer,
+    start_server,
+    stop_server,
+)
+
+
+@pytest.fixture(scope="package")
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mailbox(smtp: SmtpServer) -> Mailbox:
+    return smtp.box
+
+
+@pytest.fixture(scope="package")
+def libcard(smtp: SmtpServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LibcardServer]:
+    server = start_server(tmp_path_factory.mktemp("e2e-libcard"), smtp.box.port)
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture(scope="package")
+def admin(libcard: LibcardServer) -> Iterator[Admin]:
+    client = Admin(libcard.base_url, libcard.admin_token)
+    client.set_up_library()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="package")
+def playwright() -> Iterator[Playwright]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: {INSTALL_HINT} (Debian's chromium package)")
+    if not AXE_JS.is_file():
+        pytest.fail(f"{AXE_JS} is missing: {INSTALL_HINT} (npm ci in tests/e2e)")
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="package")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture
+def portal(
+    browser: Browser, libcard: LibcardServer, request: pytest.FixtureRequest
+) -> Iterator[Portal]:
+    helper = Portal(browser, libcard.base_url, request.node.name)
+    yield helper
+    helper.close()
+
+
+@pytest.fixture
+def base_url(libcard: LibcardServer) -> str:
+    return libcard.base_url
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    """On a failure, add the end of the server's log to the report."""
+    report = yield
+    server = item.funcargs.get("libcard") if hasattr(item, "funcargs") else None
+    if isinstance(server, LibcardServer) and call.when == "call" and call.excinfo is not None:
+        report.sections.append(("libcard serve log (end)", server.log_tail()))  # type: ignore[attr-defined]
+    return report

@@ -1,0 +1,628 @@
+"""What the end-to-end tests are built of: a real SMTP mailbox, the `libcard serve` process,
+an admin client on its JSON API, and helpers for driving the portal in Chromium and checking
+it with axe-core.
+
+Nothing here is mocked: the server is the installed `libcard` command, mail arrives over SMTP
+from the server's own sender, and the browser is Debian's Chromium.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from email.message import EmailMessage
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import read_po
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, Response
+
+ROOT = Path(__file__).resolve().parents[2]
+E2E = Path(__file__).resolve().parent
+SCREENSHOTS = E2E / "screenshots"
+AXE_JS = E2E / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LIBCARD = str(Path(sys.executable).parent / "libcard")
+INSTALL_HINT = "run the README's test command, scripts/test, which installs it"
+
+PHONE = {"width": 390, "height": 844}
+MAIL_TIMEOUT = 30.0  # the sender works through its outbox within a few seconds
+PASSWORD = "Quiet-Harbour-Lantern-58"
+PIN = "4826"
+# The activation code's alphabet (libcard.kit.secrets.CODE_ALPHABET): no 0, O, 1, I or L.
+_CODE_CHAR = "[A-HJKMNP-Z2-9]"
+_CODE_SHAPED = re.compile(
+    rf"(?<![A-Za-z0-9])({_CODE_CHAR}{{2,10}}(?:[ \-]{_CODE_CHAR}{{2,10}}){{0,4}})(?![A-Za-z0-9])"
+)
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def squash(text: str) -> str:
+    """Text with every run of white space (incl. no-break spaces) made one plain space."""
+    return " ".join(text.split())
+
+
+def no_space(text: str) -> str:
+    """Text with all white space removed: compares '50,00 kr.' with '50,00\xa0kr.'."""
+    return "".join(text.split())
+
+
+# --- mail -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mail:
+    to: tuple[str, ...]
+    subject: str
+    text: str  # every text part of the message, decoded, one after another
+    message: EmailMessage
+
+
+class Mailbox:
+    """Collects every message the SMTP server is given; tests take them out by recipient."""
+
+    def __init__(self) -> None:
+        self._mails: list[Mail] = []
+        self._taken: set[int] = set()
+        self._changed = threading.Condition()
+        self.port = 0
+
+    def deliver(self, recipients: list[str], content: bytes) -> None:
+        message = email.message_from_bytes(content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        parts: list[str] = []
+        for part in message.walk():
+            if part.get_content_maintype() == "text" and not part.is_multipart():
+                parts.append(str(part.get_content()))
+        mail = Mail(
+            to=tuple(r.lower() for r in recipients),
+            subject=str(message.get("Subject", "")),
+            text="\n".join(parts),
+            message=message,
+        )
+        with self._changed:
+            self._mails.append(mail)
+            self._changed.notify_all()
+
+    def next_to(self, address: str, timeout: float = MAIL_TIMEOUT) -> Mail:
+        """The oldest message to `address` that no test has taken yet; waits for it."""
+        address = address.lower()
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for index, mail in enumerate(self._mails):
+                    if index not in self._taken and address in mail.to:
+                        self._taken.add(index)
+                        return mail
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = [(m.to, m.subject) for m in self._mails]
+                    raise AssertionError(
+                        f"No mail to {address} within {timeout:.0f} s; the mailbox holds {seen}"
+                    )
+                self._changed.wait(left)
+
+    def nothing_more_to(self, address: str) -> bool:
+        address = address.lower()
+        with self._changed:
+            return not any(
+                i not in self._taken and address in m.to for i, m in enumerate(self._mails)
+            )
+
+
+class _Collector:
+    def __init__(self, box: Mailbox) -> None:
+        self.box = box
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.content
+        assert isinstance(content, bytes)
+        self.box.deliver(list(envelope.rcpt_tos), content)
+        return "250 Message accepted for delivery"
+
+
+@dataclass
+class SmtpServer:
+    box: Mailbox
+    controller: Controller
+
+    @classmethod
+    def start(cls) -> SmtpServer:
+        box = Mailbox()
+        port = free_port()
+        controller = Controller(_Collector(box), hostname="127.0.0.1", port=port)
+        controller.start()
+        box.port = port
+        return cls(box=box, controller=controller)
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+def activation_code(mail: Mail) -> str:
+    """The activation code in a mail, as typed from it (separators kept out)."""
+    found = {
+        no_space(m).replace("-", "")
+        for m in _CODE_SHAPED.findall(mail.text)
+        if len(no_space(m).replace("-", "")) == 10
+    }
+    if len(found) != 1:
+        raise AssertionError(f"Expected one 10-character activation code, found {found}:\n{mail}")
+    return found.pop()
+
+
+def reset_link(mail: Mail, base_url: str) -> str:
+    match = re.search(re.escape(base_url) + r"/reset-password/[A-Za-z0-9_\-%~]+", mail.text)
+    if match is None:
+        raise AssertionError(f"No {base_url}/reset-password/… link in the mail:\n{mail.text}")
+    return match.group(0)
+
+
+# --- the server -------------------------------------------------------------------------
+
+
+@dataclass
+class LibcardServer:
+    base_url: str
+    workdir: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    admin_token: str
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def libcard_env(workdir: Path, smtp_port: int, base_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIBCARD_")}
+    env.update(
+        LIBCARD_DATABASE_URL=f"sqlite:///{workdir / 'libcard.sqlite3'}",
+        LIBCARD_PEPPER_FILE=str(workdir / "secrets.json"),
+        LIBCARD_MAIL_TRANSPORT="smtp",
+        LIBCARD_SMTP_HOST="127.0.0.1",
+        LIBCARD_SMTP_PORT=str(smtp_port),
+        LIBCARD_SMTP_TIMEOUT_SECONDS="5",
+        LIBCARD_PUBLIC_URL=base_url,
+        LIBCARD_MAIL_DIR=str(workdir / "mail"),
+    )
+    return env
+
+
+def start_server(workdir: Path, smtp_port: int) -> LibcardServer:
+    """`libcard token create` (which migrates the fresh SQLite file), then `libcard serve`."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = libcard_env(workdir, smtp_port, base_url)
+    made = subprocess.run(  # noqa: S603 — our own command
+        [LIBCARD, "token", "create", "--name", "e2e admin"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    log_path = workdir / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 — our own command
+            [LIBCARD, "serve", "--port", str(port)],
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = LibcardServer(base_url, workdir, env, process, log_path, token)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"libcard serve exited:\n{server.log_tail()}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    stop_server(server)
+    raise AssertionError(f"libcard serve did not answer within 60 s:\n{server.log_tail()}")
+
+
+def stop_server(server: LibcardServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait(timeout=10)
+
+
+# --- the admin side: the JSON API -------------------------------------------------------
+
+
+@dataclass
+class Patron:
+    id: int
+    group: str
+    first_name: str
+    last_name: str
+    email: str | None
+    ecard: str
+    password: str = PASSWORD
+    pin: str = PIN
+    physical: str | None = None
+    physical_id: int | None = None
+    ecard_id: int | None = None
+    code: str | None = None  # the activation code while the account is not activated
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+class Admin:
+    """The library's staff side, through the JSON API with an admin token."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        self.base_url = base_url
+        self.client = httpx.Client(
+            base_url=f"{base_url}/api/v1",
+            headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"},
+            timeout=30,
+        )
+        self.institution_id = 0
+        self._registry: str | None = None
+
+    def close(self) -> None:
+        self.client.close()
+
+    def call(self, method: str, path: str, *, expect: int = 200, **kw: Any) -> Any:
+        answer = self.client.request(method, path, **kw)
+        assert answer.status_code == expect, f"{method} {path}: {answer.status_code} {answer.text}"
+        return answer.json() if answer.content else None
+
+    def set_up_library(self) -> None:
+        """One institution with the three usual groups; externals pay 50.00 for a new card."""
+        institution = self.call(
+            "POST",
+            "/institutions",
+            expect=201,
+            json={
+                "code": "nordby",
+                "name": "Nordby Library",
+                "card_prefix": "2770",
+                "currency": "DKK",
+                "default_language": "da",
+            },
+        )
+        self.institution_id = int(institution["id"])
+        for code, name, extra in (
+            ("student", "Students", {}),
+            ("employee", "Employees", {}),
+            ("external", "External users", {"card_replacement_fee_minor": 5000}),
+        ):
+            self.call(
+                "POST",
+                f"/institutions/{self.institution_id}/groups",
+                expect=201,
+                json={"code": code, "name": name, **extra},
+            )
+
+    def register(
+        self,
+        group: str = "external",
+        *,
+        channel: str = "letter",
+        physical: bool = False,
+        activate: bool = True,
+        password: str = PASSWORD,
+        pin: str = PIN,
+        **fields: Any,
+    ) -> Patron:
+        """A new patron; with `activate` the account is activated through the API (R2)."""
+        tag = uuid.uuid4().hex[:8]
+        fields.setdefault("first_name", "Karen")
+        fields.setdefault("last_name", f"Holm-{tag}")
+        if group == "external":
+            fields.setdefault("email", f"karen.{tag}@example.org")
+        if group == "student":
+            fields.setdefault("registry_id", f"S{tag}")
+            fields.setdefault("institutional_email", f"s{tag}@student.example.org")
+        headers = {}
+        if group == "student":
+            # The student registry owns students' data (R8): it registers them, as in life.
+            if self._registry is None:
+                self._registry = self.token("patrons:write", "activation", actor="registry")
+            headers["Authorization"] = f"Bearer {self._registry}"
+        made = self.call(
+            "POST",
+            f"/institutions/{self.institution_id}/patrons",
+            expect=201,
+            json={"group": group, "activation_channel": channel, **fields},
+            headers=headers,
+        )
+        patron = Patron(
+            id=int(made["patron"]["id"]),
+            group=group,
+            first_name=made["patron"]["first_name"],
+            last_name=made["patron"]["last_name"],
+            email=made["patron"]["email"],
+            ecard=made["ecard"]["number"],
+            ecard_id=int(made["ecard"]["id"]),
+            password=password,
+            pin=pin,
+            code=made.get("activation_code"),
+        )
+        if physical:
+            card = self.call(
+                "POST", f"/patrons/{patron.id}/cards", expect=201, json={"kind": "physical"}
+            )
+            patron.physical, patron.physical_id = card["number"], int(card["id"])
+        if activate:
+            assert patron.code, f"no activation code in the registration answer: {made}"
+            self.call(
+                "POST",
+                "/activation",
+                json={
+                    "card_number": patron.ecard,
+                    "code": patron.code,
+                    "password": password,
+                    "pin": pin,
+                },
+            )
+            patron.code = None
+        return patron
+
+    def charge(self, patron: Patron, minor: int, description: str, kind: str = "overdue") -> Any:
+        return self.call(
+            "POST",
+            f"/patrons/{patron.id}/fees",
+            expect=201,
+            json={"type": kind, "amount_minor": minor, "description": description},
+        )
+
+    def patron(self, patron: Patron) -> dict[str, Any]:
+        return dict(self.call("GET", f"/patrons/{patron.id}"))
+
+    def status(self, number: str, language: str = "en") -> dict[str, Any]:
+        return dict(
+            self.call("GET", f"/cards/{number}/status", headers={"Accept-Language": language})
+        )
+
+    def token(self, *scopes: str, actor: str = "terminal") -> str:
+        made = self.call(
+            "POST",
+            "/tokens",
+            expect=201,
+            json={
+                "name": f"e2e {actor}",
+                "actor_kind": actor,
+                "scopes": list(scopes),
+                "institution_id": self.institution_id,
+            },
+        )
+        return str(made["secret"])
+
+
+# --- the browser ------------------------------------------------------------------------
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
+
+
+class Portal:
+    """Browser contexts for one test, with screenshots and the axe check.
+
+    Contexts keep the pages' Content-Security-Policy; only the axe check runs in a twin
+    context that bypasses it, because axe is injected as a script the policy (rightly) refuses.
+    """
+
+    def __init__(self, browser: Browser, base_url: str, test_name: str) -> None:
+        self.browser = browser
+        self.base_url = base_url
+        self.test_name = slug(test_name)
+        for old in SCREENSHOTS.glob(f"{self.test_name}-*.png"):  # from an earlier run
+            old.unlink()
+        self._options: dict[int, dict[str, Any]] = {}
+        self._contexts: list[BrowserContext] = []
+
+    def context(
+        self,
+        *,
+        locale: str = "en-GB",
+        viewport: dict[str, int] | None = None,
+        bypass_csp: bool = False,
+        storage_state: Any = None,
+    ) -> BrowserContext:
+        options: dict[str, Any] = {
+            "base_url": self.base_url,
+            "locale": locale,
+            "timezone_id": "Europe/Copenhagen",
+            "viewport": viewport or PHONE,
+            "is_mobile": False,
+            "has_touch": False,
+        }
+        context = self.browser.new_context(
+            bypass_csp=bypass_csp, storage_state=storage_state, **options
+        )
+        context.set_default_timeout(10_000)
+        context.set_default_navigation_timeout(15_000)
+        self._options[id(context)] = {**options, "bypass_csp": bypass_csp}
+        self._contexts.append(context)
+        return context
+
+    def page(self, **kw: Any) -> Page:
+        return self.context(**kw).new_page()
+
+    def close(self) -> None:
+        for context in self._contexts:
+            context.close()
+        self._contexts.clear()
+
+    def shot(self, page: Page, name: str) -> Path:
+        SCREENSHOTS.mkdir(exist_ok=True)
+        path = SCREENSHOTS / f"{self.test_name}-{slug(name)}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def axe_result(self, page: Page) -> tuple[str, dict[str, Any]]:
+        """axe-core (WCAG 2.0/2.1 A and AA) on what `page` shows: (the URL checked, result)."""
+        options = self._options.get(id(page.context))
+        if options is not None and options["bypass_csp"]:
+            target = page
+        else:
+            # The same cookies in a context that allows the injected script; the page is
+            # loaded again there (a GET), so a POST's answer is checked as its GET page.
+            copy = {k: v for k, v in (options or {}).items() if k != "bypass_csp"}
+            twin = self.browser.new_context(
+                bypass_csp=True, storage_state=page.context.storage_state(), **copy
+            )
+            self._contexts.append(twin)
+            target = twin.new_page()
+            target.goto(page.url)
+        return target.url, run_axe(target)
+
+    def axe(self, page: Page, name: str) -> dict[str, Any]:
+        """Fails on any serious or critical axe violation, listing them readably."""
+        url, result = self.axe_result(page)
+        serious = [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
+        assert not serious, f"axe on {name} ({url}):\n" + describe_violations(serious)
+        return result
+
+
+def run_axe(page: Page) -> dict[str, Any]:
+    if not AXE_JS.is_file():
+        raise AssertionError(f"{AXE_JS} is missing: {INSTALL_HINT} (npm ci in tests/e2e)")
+    page.add_script_tag(path=str(AXE_JS))
+    result = page.evaluate(
+        """async (tags) => {
+            const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
+            const nodes = (list) => list.map((n) => ({
+                target: n.target.join(' '), html: n.html, summary: n.failureSummary || ''}));
+            return {
+                violations: r.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
+                    helpUrl: v.helpUrl, nodes: nodes(v.nodes)})),
+                passes: r.passes.length, incomplete: r.incomplete.length,
+            };
+        }""",
+        AXE_TAGS,
+    )
+    return dict(result)
+
+
+def describe_violations(violations: list[dict[str, Any]]) -> str:
+    lines = []
+    for v in violations:
+        lines.append(f"- [{v['impact']}] {v['id']}: {v['help']} ({v['helpUrl']})")
+        for node in v["nodes"][:5]:
+            lines.append(f"    at {node['target']}: {node['html'][:160]}")
+            for detail in node["summary"].splitlines():
+                lines.append(f"      {detail}")
+        if len(v["nodes"]) > 5:
+            lines.append(f"    … and {len(v['nodes']) - 5} more")
+    return "\n".join(lines)
+
+
+def submit(page: Page, form: Locator) -> Response | None:
+    """Submit a form with its submit button, as a person would; the answer's response."""
+    with page.expect_navigation() as navigation:
+        form.locator("[type=submit]").first.click()
+    return navigation.value
+
+
+def form_with(page: Page, field_name: str) -> Locator:
+    return page.locator(f"form:has([name={field_name}])").first
+
+
+def log_in(page: Page, login: str, password: str) -> Response | None:
+    page.goto("/login")
+    form = form_with(page, "login")
+    form.locator("[name=login]").fill(login)
+    form.locator("[name=password]").fill(password)
+    return submit(page, form)
+
+
+def path_of(page: Page) -> str:
+    return urlsplit(page.url).path
+
+
+def alert_text(page: Page) -> str:
+    alerts = page.locator("[role=alert]")
+    return squash(" ".join(alerts.all_inner_texts()))
+
+
+def main_nav(page: Page) -> Locator:
+    return page.locator("nav:has(a[href$='/overview'])").first
+
+
+def remove_csrf(form: Locator) -> None:
+    form.evaluate("(f) => f.querySelectorAll('[name=csrf]').forEach((e) => e.remove())")
+
+
+def set_hidden(form: Locator, name: str, value: str) -> None:
+    """Replace every field `name` of the form by one hidden input: a hand-made POST."""
+    form.evaluate(
+        """(f, [name, value]) => {
+            f.querySelectorAll(`[name="${name}"]`).forEach((e) => e.remove());
+            const input = document.createElement('input');
+            input.type = 'hidden'; input.name = name; input.value = value;
+            f.appendChild(input);
+        }""",
+        [name, value],
+    )
+
+
+@cache
+def catalogue(language: str) -> Catalog:
+    path = ROOT / "src" / "libcard" / "locale" / language / "LC_MESSAGES" / "messages.po"
+    with path.open("rb") as handle:
+        return read_po(handle, locale=language)
+
+
+def translated(text: str, language: str) -> str:
+    """The catalogue's translation of an English text of the pages."""
+    message = catalogue(language).get(text)
+    assert message is not None, f"{text!r} is not in the {language} catalogue"
+    assert message.string, f"{text!r} has no {language} translation"
+    return str(message.string)
+
+
+def overflow(page: Page) -> dict[str, int]:
+    return dict(
+        page.evaluate(
+            "() => ({scroll: document.documentElement.scrollWidth,"
+            " client: document.documentElement.clientWidth})"
+        )
+    )

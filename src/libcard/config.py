@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     max_request_bytes: int = 64 * 1024
     log_level: str = "INFO"
 
+    # The language of pages before login when the browser asks for none of da, de, en.
+    default_language: Literal["da", "de", "en"] = "da"
     # The address patrons reach libcard at; links in mail (password reset) start with it.
     public_url: str = "http://127.0.0.1:8000"
     # Portal sessions: ended after this long without a page, and after this long in any case.

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from libcard.access.service import check_throttle, count_failure
+from libcard.access.service import check_throttle, clear_failures, count_failure
 from libcard.access.sessions import end_sessions_of
 from libcard.blocks.rules import Block
 from libcard.blocks.service import account_blocks
@@ -55,7 +55,7 @@ async def log_in(ctx: Ctx, login: str, password: str, client_address: str) -> Pa
     answered exactly like a wrong password, in the same time.
     """
     name = login.strip().lower()
-    keys = (f"login:{name[:150]}", f"login-address:{client_address}")
+    keys = (_login_key(name), f"login-address:{client_address}")
     await check_throttle(ctx, keys[0], limit=LOGIN_ATTEMPTS, window=WINDOW)
     await check_throttle(ctx, keys[1], limit=ADDRESS_ATTEMPTS, window=WINDOW)
     candidates = await _accounts_for(ctx, name)
@@ -71,6 +71,11 @@ async def log_in(ctx: Ctx, login: str, password: str, client_address: str) -> Pa
     for key in keys:
         await count_failure(ctx, key, window=WINDOW)
     raise _login_failed()
+
+
+def _login_key(name: str) -> str:
+    # A card number counts as one name however it is typed (spaces, dashes).
+    return f"login:{(name if '@' in name else normalise_number(name).lower())[:150]}"
 
 
 async def _accounts_for(ctx: Ctx, name: str) -> list[Patron]:
@@ -224,6 +229,11 @@ async def reset_forgotten_password(ctx: Ctx, secret: str, new: str) -> Patron:
     """The mailed link sets a new password; every session of the account ends (R7)."""
     patron = await reset_password(ctx, secret, new)
     await end_sessions_of(ctx, patron.id)
+    # Whoever guessed at the old password must not keep the owner of the new one locked out.
+    names = [patron.email, patron.institutional_email]
+    names += [card.number for card in await cards_of(ctx, patron.id)]
+    for key in [f"password:{patron.id}"] + [_login_key(n.lower()) for n in names if n]:
+        await clear_failures(ctx, key)
     return patron
 
 

@@ -8,7 +8,11 @@ from libcard.cards.rules import CardState, check_photo_id
 from libcard.cards.service import activate_cards_of, find_card, note_refused_use, state_now
 from libcard.context import ActorKind, Ctx
 from libcard.errors import Conflict, Forbidden, InvalidInput, RuleViolation
-from libcard.patrons.credentials import consume_activation_code, set_password
+from libcard.patrons.credentials import (
+    consume_activation_code,
+    match_activation_code,
+    set_password,
+)
 from libcard.patrons.models import Patron
 from libcard.patrons.rules import check_password, check_pin
 from libcard.patrons.service import get_patron
@@ -17,6 +21,8 @@ from libcard.patrons.service import get_patron
 async def activate(ctx: Ctx, card_number: str, code: str, password: str, pin: str) -> Patron:
     card = await find_card(ctx, card_number)
     patron = await get_patron(ctx, card.patron_id)
+    # The code first: without it, nobody learns whether a number is issued, used or lost.
+    token = await match_activation_code(ctx, patron, code)
     if patron.activated_at is not None:
         raise Conflict(
             "already_activated", "This account is activated already; log in with your password."
@@ -34,7 +40,7 @@ async def activate(ctx: Ctx, card_number: str, code: str, password: str, pin: st
     check_pin(pin)
     words = (patron.first_name, patron.last_name, card.number or "")
     check_password(password, words)
-    token = await consume_activation_code(ctx, patron, code)
+    consume_activation_code(ctx, token)
     await set_password(ctx, patron, password, extra_words=(card.number or "",))
     await set_pin(ctx, patron, pin)
     patron.activated_at = ctx.clock.now()

@@ -86,8 +86,9 @@ async def _issue(
     return token
 
 
-async def consume_activation_code(ctx: Ctx, patron: Patron, code: str) -> SecretToken:
-    """Use up the patron's activation code, counting wrong guesses per account."""
+async def match_activation_code(ctx: Ctx, patron: Patron, code: str) -> SecretToken:
+    """The patron's activation code that `code` is, counting wrong guesses per account. Checked
+    before anything else about the account, so a guess tells nothing of its state."""
     key = f"activation:{patron.id}"
     await check_throttle(ctx, key, limit=PASSWORD_ATTEMPTS, window=PASSWORD_WINDOW)
     digest = ctx.keyring.digest(ACTIVATION, normalise_code(code))
@@ -98,20 +99,23 @@ async def consume_activation_code(ctx: Ctx, patron: Patron, code: str) -> Secret
             SecretToken.purpose == ACTIVATION,
         )
     )
-    now = ctx.clock.now()
     if token is None or token.revoked_at is not None:
         await count_failure(ctx, key, window=PASSWORD_WINDOW)
         raise WrongSecret("activation_code_wrong", "The card number or activation code is wrong.")
+    await clear_failures(ctx, key)
+    return token
+
+
+def consume_activation_code(ctx: Ctx, token: SecretToken) -> None:
+    """Use up a matched code: once only, and only before it expires."""
     if token.used_at is not None:
         raise Conflict("activation_code_used", "This activation code has been used already.")
-    if token.expires_at <= now:
+    if token.expires_at <= ctx.clock.now():
         raise Conflict(
             "activation_code_expired",
             "This activation code has expired; ask the library for a new one.",
         )
-    token.used_at = now
-    await clear_failures(ctx, key)
-    return token
+    token.used_at = ctx.clock.now()
 
 
 async def set_password(

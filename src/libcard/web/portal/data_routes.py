@@ -67,6 +67,14 @@ AUTOCOMPLETE = {
     "preferred_language": "off",
 }
 INPUT_TYPES = {"email": "email", "institutional_email": "email", "phone": "tel"}
+# Which field a refusal concerns, where the service's error does not say: marked on the page.
+FIELD_OF_ERROR = {
+    "email_format": "email",
+    "email_in_use": "email",
+    "country_format": "address",
+    "birth_date_format": "birth_date",
+    "language": "preferred_language",
+}
 
 
 @dataclass(frozen=True)
@@ -162,7 +170,7 @@ async def save_my_data(request: Request) -> Response:
             visit,
             status=error.status,
             error=message_for(error, visit.language),
-            error_field=error.details.get("field"),
+            error_field=error.details.get("field") or FIELD_OF_ERROR.get(error.code),
             submitted=changes,
         )
     return redirect(visit, "/my-data?saved=1")

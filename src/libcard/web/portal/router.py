@@ -21,6 +21,9 @@ def build() -> APIRouter:
 def html_error(request: Request, error: LibcardError) -> Response:
     """An error page in the visitor's language; it needs no database, which may be the cause."""
     runtime = request.app.state.runtime
-    visit = Visit(request, runtime, visitor_language(request, None))
+    fallback = runtime.settings.default_language
+    visit = Visit(
+        request, runtime, visitor_language(request, None, fallback), fallback_language=fallback
+    )
     visit.visit_secret = request.cookies.get(cookie_names(runtime.settings.cookie_secure)[1])
     return error_page(visit, error)

@@ -23,6 +23,7 @@ from libcard.errors import Forbidden
 from libcard.kit.i18n import SUPPORTED, negotiate
 from libcard.kit.secrets import new_token
 from libcard.patrons.models import Patron
+from libcard.policy.models import Institution
 from libcard.runtime import Runtime
 
 LANGUAGE_COOKIE = "libcard_lang"
@@ -55,6 +56,8 @@ class Visit:
     language: str
     session: PortalSession | None = None
     patron_language: str | None = None
+    # Before login no institution is known: the deployment's default language.
+    fallback_language: str = "da"
     visit_secret: str | None = None
     _new_cookies: dict[str, tuple[str, int | None]] = field(default_factory=dict)
     _dropped_cookies: set[str] = field(default_factory=set)
@@ -148,7 +151,7 @@ async def open_visit(request: Request) -> Visit:
     runtime: Runtime = request.app.state.runtime
     settings = runtime.settings
     session_cookie, visit_cookie = cookie_names(settings.cookie_secure)
-    visit = Visit(request, runtime, language="en")
+    visit = Visit(request, runtime, language="en", fallback_language=settings.default_language)
     visit.visit_secret = request.cookies.get(visit_cookie) or None
     secret = request.cookies.get(session_cookie)
     if secret:
@@ -156,21 +159,26 @@ async def open_visit(request: Request) -> Visit:
             visit.session = await find_session(ctx, secret, visit.rules)
             if visit.session is not None:
                 patron = await ctx.session.get(Patron, visit.session.patron_id)
-                visit.patron_language = patron.preferred_language if patron else None
+                if patron is not None:
+                    institution = await ctx.session.get(Institution, patron.institution_id)
+                    visit.patron_language = patron.preferred_language
+                    if institution is not None:
+                        visit.fallback_language = institution.default_language
                 stale = needs_touch(ctx, visit.session)
         if visit.session is None:
             visit.log_out()  # an ended session's cookie is useless: drop it
         elif stale:
             async with runtime.unit() as ctx:
                 await touch_session(ctx, visit.session.id)
-    visit.language = visitor_language(request, visit.patron_language)
+    visit.language = visitor_language(request, visit.patron_language, visit.fallback_language)
     return visit
 
 
-def visitor_language(request: Request, patron_language: str | None) -> str:
+def visitor_language(request: Request, patron_language: str | None, fallback: str) -> str:
+    """The switch's choice, the patron's own, the browser's, the institution's default."""
     chosen = request.cookies.get(LANGUAGE_COOKIE)
     if chosen in SUPPORTED:
         return chosen
     if patron_language in SUPPORTED:
         return patron_language
-    return negotiate(request.headers.get("accept-language"), "da")
+    return negotiate(request.headers.get("accept-language"), fallback)

@@ -74,11 +74,10 @@ async def end_session(ctx: Ctx, session_id: int) -> None:
     )
 
 
-async def end_sessions_of(ctx: Ctx, patron_id: int, *, keep: int | None = None) -> None:
-    """End every session of the patron but `keep`: after a password change or reset (R7)."""
-    query = update(PortalSession).where(
-        PortalSession.patron_id == patron_id, PortalSession.ended_at.is_(None)
+async def end_sessions_of(ctx: Ctx, patron_id: int) -> None:
+    """End every session of the patron: after a password change or reset (R7)."""
+    await ctx.session.execute(
+        update(PortalSession)
+        .where(PortalSession.patron_id == patron_id, PortalSession.ended_at.is_(None))
+        .values(ended_at=ctx.clock.now())
     )
-    if keep is not None:
-        query = query.where(PortalSession.id != keep)
-    await ctx.session.execute(query.values(ended_at=ctx.clock.now()))

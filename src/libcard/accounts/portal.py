@@ -11,19 +11,20 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from libcard.access.models import PortalSession
 from libcard.access.service import check_throttle, clear_failures, count_failure
-from libcard.access.sessions import end_sessions_of
+from libcard.access.sessions import SessionRules, end_sessions_of, start_session
+from libcard.accounts.service import mail_patron
 from libcard.blocks.rules import Block
 from libcard.blocks.service import account_blocks
 from libcard.cards.activation import activate
 from libcard.cards.models import Card
 from libcard.cards.rules import PHYSICAL_KINDS, CardKind, CardState, normalise_number
-from libcard.cards.service import cards_of, find_card, get_card, report_lost, state_now
+from libcard.cards.service import cards_of, find_card, report_lost, state_now
 from libcard.context import Ctx
 from libcard.errors import LibcardError, NotFound, WrongSecret
 from libcard.fees.service import Ledger
 from libcard.kit.secrets import verify_password
-from libcard.notify.service import queue_mail
 from libcard.patrons.credentials import (
     change_password,
     check_own_password,
@@ -163,6 +164,7 @@ async def account_view(ctx: Ctx, patron_id: int) -> AccountView:
 @dataclass(frozen=True)
 class LossReport:
     card: Card
+    view: AccountView  # the account as it is after the report
     new_ecard: Card | None  # a lost e-card is replaced at once (R3)
     replacement_fee_minor: int  # what a new physical card of this kind costs this patron
     currency: str
@@ -170,25 +172,24 @@ class LossReport:
 
 async def report_own_card_lost(ctx: Ctx, patron_id: int, card_id: int) -> LossReport:
     """R10: the patron reports one of their own cards lost; refused from this moment."""
-    try:
-        card = await get_card(ctx, card_id)
-    except NotFound:
-        card = None
+    card = await ctx.session.get(Card, card_id)
     if card is None or card.patron_id != patron_id:
         raise NotFound("card_not_yours", "This is not one of your cards.")
     await report_lost(ctx, card.id)
     view = await account_view(ctx, patron_id)
     new_ecard = view.ecard.card if card.kind == CardKind.ECARD and view.ecard else None
     fee = view.policy.card_replacement_fee_minor if card.kind == CardKind.PHYSICAL else 0
-    return LossReport(card, new_ecard, fee, view.policy.currency)
+    return LossReport(card, view, new_ecard, fee, view.policy.currency)
 
 
 async def change_own_password(
-    ctx: Ctx, patron_id: int, current: str, new: str, *, session_id: int
-) -> None:
-    """R7: the current password proves it is the patron; every other session ends."""
+    ctx: Ctx, patron_id: int, current: str, new: str, rules: SessionRules
+) -> tuple[PortalSession, str]:
+    """R7: the current password proves it is the patron. Every session ends, and the patron
+    goes on in a new one: whoever might have copied the old cookie is out as well."""
     await change_password(ctx, patron_id, current, new)
-    await end_sessions_of(ctx, patron_id, keep=session_id)
+    await end_sessions_of(ctx, patron_id)
+    return await start_session(ctx, patron_id, rules)
 
 
 async def send_password_reset(
@@ -209,19 +210,14 @@ async def send_password_reset(
         if issued is None:
             continue
         patron, secret = issued
-        language = patron.preferred_language or institution.default_language
-        await queue_mail(
+        await mail_patron(
             ctx,
-            template="password_reset",
+            patron,
+            institution,
+            "password_reset",
             to=address,
-            language=language,
-            values={
-                "patron_name": f"{patron.first_name} {patron.last_name}",
-                "institution_name": institution.name,
-                "reset_url": f"{reset_base_url}/{secret}",
-                "valid_minutes": institution.password_reset_minutes,
-            },
-            patron_id=patron.id,
+            reset_url=f"{reset_base_url}/{secret}",
+            valid_minutes=institution.password_reset_minutes,
         )
 
 

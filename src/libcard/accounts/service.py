@@ -93,20 +93,38 @@ async def _mail_activation_code(
         )
     card = await _card_to_activate(ctx, patron.id)
     institution = await get_institution(ctx, patron.institution_id)
-    language = mail_language(patron.preferred_language or institution.default_language)
+    language = patron_mail_language(patron, institution)
+    await mail_patron(
+        ctx,
+        patron,
+        institution,
+        "activation_code",
+        to=address,
+        card_number=card.number,
+        code=code,
+        valid_until=day(token.expires_at, language, institution.timezone),
+        activate_url=MailLinks(public_url).activate,
+    )
+
+
+def patron_mail_language(patron: Patron, institution: Institution) -> str:
+    return mail_language(patron.preferred_language or institution.default_language)
+
+
+async def mail_patron(
+    ctx: Ctx, patron: Patron, institution: Institution, template: str, *, to: str, **values: object
+) -> None:
+    """Queue mail to a patron in their language, greeted by name and signed by the library."""
     await queue_mail(
         ctx,
-        template="activation_code",
-        to=address,
-        language=language,
+        template=template,
+        to=to,
+        language=patron_mail_language(patron, institution),
         patron_id=patron.id,
         values={
             "patron_name": f"{patron.first_name} {patron.last_name}",
             "institution_name": institution.name,
-            "card_number": card.number,
-            "code": code,
-            "valid_until": day(token.expires_at, language, institution.timezone),
-            "activate_url": MailLinks(public_url).activate,
+            **values,
         },
     )
 

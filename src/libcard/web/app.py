@@ -49,7 +49,7 @@ def create_app(runtime: Runtime, *, own_runtime: bool = False) -> FastAPI:
     app.state.runtime = runtime
     problems.install(app, html=portal_router.html_error)
     app.include_router(api_router.build(), prefix="/api/v1")
-    app.include_router(portal_router.build())
+    portal_router.install(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", include_in_schema=False)

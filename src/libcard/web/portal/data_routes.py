@@ -14,11 +14,10 @@ from libcard.context import ActorKind
 from libcard.errors import InvalidInput, LibcardError
 from libcard.kit.i18n import N_
 from libcard.patrons.service import update_patron
-from libcard.policy.rules import PERSONAL_FIELDS, FieldOwner, may_write
-from libcard.web.portal.account_routes import load_view, logged_in
+from libcard.policy.rules import COLUMN_TO_FIELD, PERSONAL_FIELDS, FieldOwner, may_write
 from libcard.web.portal.forms import read_form
 from libcard.web.portal.render import message_for, redirect, render
-from libcard.web.portal.visit import Visit
+from libcard.web.portal.visit import Visit, patron_visit
 
 router = APIRouter(include_in_schema=False)
 
@@ -134,7 +133,7 @@ def _shown(value: object) -> str:
 
 
 async def _page(visit: Visit, *, status: int = 200, **values: object) -> Response:
-    view = await load_view(visit)
+    view = await visit.account()
     return render(
         visit, "portal/my_data.html", status=status, view=view, groups=field_groups(view), **values
     )
@@ -142,29 +141,25 @@ async def _page(visit: Visit, *, status: int = 200, **values: object) -> Respons
 
 @router.get("/my-data")
 async def my_data_page(request: Request) -> Response:
-    visit, away = await logged_in(request)
-    if away:
-        return away
+    visit = await patron_visit(request)
     return await _page(visit, saved=request.query_params.get("saved") == "1")
 
 
 @router.post("/my-data")
 async def save_my_data(request: Request) -> Response:
-    visit, away = await logged_in(request)
-    if away:
-        return away
+    visit = await patron_visit(request)
     form = await read_form(request)
-    known = {column for columns in PERSONAL_FIELDS.values() for column in columns}
     # Every personal field in the form is handed on, so a field the patron does not own is
     # refused by the service (R8, R9) rather than silently dropped.
-    changes: dict[str, object] = {c: (form.get(c).strip() or None) for c in known if form.has(c)}
+    changes: dict[str, object] = {
+        c: (form.get(c).strip() or None) for c in COLUMN_TO_FIELD if form.has(c)
+    }
     try:
         visit.check_csrf(form.get("csrf"))
         if isinstance(changes.get("birth_date"), str):
             changes["birth_date"] = _birth_date(str(changes["birth_date"]))
         async with visit.unit() as ctx:
-            assert ctx.actor.patron_id is not None
-            await update_patron(ctx, ctx.actor.patron_id, changes)
+            await update_patron(ctx, visit.me, changes)
     except LibcardError as error:
         return await _page(
             visit,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
 from libcard.errors import LibcardError
 from libcard.web.portal import account_routes, auth_routes, data_routes
-from libcard.web.portal.render import error_page
-from libcard.web.portal.visit import Visit, cookie_names, visitor_language
+from libcard.web.portal.render import error_page, redirect
+from libcard.web.portal.visit import LoginRequired, anonymous_visit
 
 
 def build() -> APIRouter:
@@ -20,10 +20,14 @@ def build() -> APIRouter:
 
 def html_error(request: Request, error: LibcardError) -> Response:
     """An error page in the visitor's language; it needs no database, which may be the cause."""
-    runtime = request.app.state.runtime
-    fallback = runtime.settings.default_language
-    visit = Visit(
-        request, runtime, visitor_language(request, None, fallback), fallback_language=fallback
-    )
-    visit.visit_secret = request.cookies.get(cookie_names(runtime.settings.cookie_secure)[1])
-    return error_page(visit, error)
+    return error_page(anonymous_visit(request), error)
+
+
+async def login_redirect(request: Request, refusal: Exception) -> Response:
+    assert isinstance(refusal, LoginRequired)
+    return redirect(refusal.visit, f"/login?next={request.url.path}")
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(build())
+    app.add_exception_handler(LoginRequired, login_redirect)

@@ -18,6 +18,7 @@ from fastapi.responses import Response
 
 from libcard.access.models import PortalSession
 from libcard.access.sessions import SessionRules, find_session, needs_touch, touch_session
+from libcard.accounts.portal import AccountView, account_view
 from libcard.context import Actor, ActorKind, Ctx
 from libcard.errors import Forbidden
 from libcard.kit.i18n import SUPPORTED, negotiate
@@ -77,6 +78,12 @@ class Visit:
     @property
     def patron_id(self) -> int | None:
         return self.session.patron_id if self.session else None
+
+    @property
+    def me(self) -> int:
+        """The logged-in patron's id; only for visits from `patron_visit`."""
+        assert self.session is not None
+        return self.session.patron_id
 
     @property
     def client_address(self) -> str:
@@ -144,6 +151,39 @@ class Visit:
             if patron is None:
                 raise Forbidden("login_required", "Log in to see this page.")
             yield ctx.as_actor(patron_actor(patron))
+
+    async def account(self) -> AccountView:
+        """Everything the pages show of the logged-in patron's account, read in one unit."""
+        async with self.unit(readonly=True) as ctx:
+            return await account_view(ctx, self.me)
+
+
+class LoginRequired(Exception):
+    """A page for logged-in patrons was asked for without a live session."""
+
+    def __init__(self, visit: Visit) -> None:
+        super().__init__("login required")
+        self.visit = visit
+
+
+async def patron_visit(request: Request) -> Visit:
+    """The visit of a logged-in patron; otherwise LoginRequired, which the portal answers
+    with the login page that comes back here afterwards."""
+    visit = await open_visit(request)
+    if visit.session is None:
+        raise LoginRequired(visit)
+    return visit
+
+
+def anonymous_visit(request: Request) -> Visit:
+    """A visit read from the cookies alone, without the database (for error pages)."""
+    runtime: Runtime = request.app.state.runtime
+    fallback = runtime.settings.default_language
+    visit = Visit(
+        request, runtime, visitor_language(request, None, fallback), fallback_language=fallback
+    )
+    visit.visit_secret = request.cookies.get(cookie_names(runtime.settings.cookie_secure)[1])
+    return visit
 
 
 async def open_visit(request: Request) -> Visit:

@@ -14,6 +14,7 @@ from libcard.kit.secrets import Keyring
 class ActorKind(StrEnum):
     PATRON = "patron"
     DESK = "desk"
+    SUPERVISOR = "supervisor"  # the desk, plus waivers and refunds
     ADMIN = "admin"
     REGISTRY = "registry"
     IDENTITY_PORTAL = "identity_portal"
@@ -24,7 +25,9 @@ class ActorKind(StrEnum):
     SYSTEM = "system"  # libcard itself: jobs, the demo loader, migrations
 
 
-STAFF_KINDS = frozenset({ActorKind.DESK, ActorKind.ADMIN})
+STAFF_KINDS = frozenset({ActorKind.DESK, ActorKind.SUPERVISOR, ActorKind.ADMIN})
+# Who may forgive or give back money: not the desk alone (issue of trust, not of skill).
+FEE_FORGIVERS = frozenset({ActorKind.SUPERVISOR, ActorKind.ADMIN, ActorKind.SYSTEM})
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class Actor:
     id: str | None = None
     institution_id: int | None = None
     patron_id: int | None = None  # set when the actor is, or acts only for, one patron
+    branch_id: int | None = None  # the lending desk a staff member works at
 
     @property
     def is_staff(self) -> bool:
@@ -59,6 +63,12 @@ class Ctx:
     clock: Clock
     keyring: Keyring
     actor: Actor = field(default=SYSTEM_ACTOR)
+    # Why a person does what they do now (a desk form's reason); every audit event keeps it.
+    reason: str | None = None
 
     def as_actor(self, actor: Actor) -> Ctx:
-        return Ctx(session=self.session, clock=self.clock, keyring=self.keyring, actor=actor)
+        return Ctx(self.session, self.clock, self.keyring, actor, self.reason)
+
+    def because(self, reason: str | None) -> Ctx:
+        text = (reason or "").strip()[:500] or None
+        return Ctx(self.session, self.clock, self.keyring, self.actor, text)

@@ -9,12 +9,14 @@ from libcard.db import Base
 from libcard.fees.models import Fee, FeeAction, Payment
 from libcard.notify.models import OutboundMail
 from libcard.patrons.models import Patron, SecretToken
-from libcard.policy.models import Institution, PatronGroup
+from libcard.policy.models import Branch, Institution, PatronGroup, Terminal
+from libcard.staff.models import StaffRecoveryCode, StaffSession, StaffUser
 
 __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "Branch",
     "Card",
     "CollectionCase",
     "Fee",
@@ -27,6 +29,10 @@ __all__ = [
     "PinCredential",
     "PortalSession",
     "SecretToken",
+    "StaffRecoveryCode",
+    "StaffSession",
+    "StaffUser",
     "StoredBlock",
+    "Terminal",
     "Throttle",
 ]

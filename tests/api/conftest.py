@@ -39,6 +39,7 @@ class Api:
     clock: FrozenClock
     admin: dict[str, str] = field(default_factory=dict)
     desk: dict[str, str] = field(default_factory=dict)
+    supervisor: dict[str, str] = field(default_factory=dict)
 
     async def token(
         self,
@@ -108,4 +109,5 @@ async def api(world: World, runtime: Runtime, clock: FrozenClock) -> AsyncIterat
         harness = Api(client=client, runtime=runtime, world=world, clock=clock)
         harness.admin = await harness.headers(ActorKind.ADMIN)
         harness.desk = await harness.headers(ActorKind.DESK)
+        harness.supervisor = await harness.headers(ActorKind.SUPERVISOR)
         yield harness

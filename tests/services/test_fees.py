@@ -120,28 +120,28 @@ async def test_a_waiver_needs_staff_and_a_reason(world: World) -> None:
     """Forgiving a fee is a staff decision, with a reason on record."""
     patron = await world.patron("external")
     fee = await _charge(world, patron.id, 3000, FeeType.OVERDUE)
-    for kind in (ActorKind.TERMINAL, ActorKind.PATRON, ActorKind.AGENCY):
+    for kind in (ActorKind.TERMINAL, ActorKind.PATRON, ActorKind.AGENCY, ActorKind.DESK):
         with pytest.raises(Forbidden):
             async with world.runtime.unit(world.actor(kind, patron_id=patron.id)) as ctx:
                 await waive(ctx, fee.id, "because")
     with pytest.raises(InvalidInput) as refused:
-        async with world.runtime.unit(world.actor(ActorKind.DESK)) as ctx:
+        async with world.runtime.unit(world.actor(ActorKind.SUPERVISOR)) as ctx:
             await waive(ctx, fee.id, "  ")
     assert refused.value.code == "reason_required"
     with pytest.raises(RuleViolation):
-        async with world.runtime.unit(world.actor(ActorKind.DESK)) as ctx:
+        async with world.runtime.unit(world.actor(ActorKind.SUPERVISOR)) as ctx:
             await waive(ctx, fee.id, "too much", amount_minor=3001)
-    async with world.runtime.unit(world.actor(ActorKind.DESK)) as ctx:
+    async with world.runtime.unit(world.actor(ActorKind.SUPERVISOR)) as ctx:
         partly = await waive(ctx, fee.id, "book returned undamaged", amount_minor=1000)
     assert partly.status.state is FeeState.PARTLY_PAID
     assert partly.status.waived_minor == 1000
-    async with world.runtime.unit(world.actor(ActorKind.DESK)) as ctx:
+    async with world.runtime.unit(world.actor(ActorKind.SUPERVISOR)) as ctx:
         view = await waive(ctx, fee.id, "goodwill")
     assert view.status.state is FeeState.WAIVED
     assert view.status.outstanding_minor == 0
     assert await _balance(world, patron.id) == 0
     with pytest.raises(Conflict):
-        async with world.runtime.unit(world.actor(ActorKind.DESK)) as ctx:
+        async with world.runtime.unit(world.actor(ActorKind.SUPERVISOR)) as ctx:
             await waive(ctx, fee.id, "again")
 
 
@@ -151,27 +151,27 @@ async def test_a_refund_is_at_most_what_was_paid_and_does_not_reopen_the_fee(
     """Money paid can be given back, never more than was paid; the fee stays settled."""
     patron = await world.patron("external")
     fee = await _charge(world, patron.id, 4000, FeeType.REPLACEMENT)
-    desk = world.actor(ActorKind.DESK)
+    supervisor = world.actor(ActorKind.SUPERVISOR)
     with pytest.raises(Conflict) as nothing:
-        async with world.runtime.unit(desk) as ctx:
+        async with world.runtime.unit(supervisor) as ctx:
             await refund(ctx, fee.id, "nothing paid yet")
     assert nothing.value.code == "nothing_to_refund"
     await _pay(world, patron.id, 4000, "pay-all")
     with pytest.raises(RuleViolation) as refused:
-        async with world.runtime.unit(desk) as ctx:
+        async with world.runtime.unit(supervisor) as ctx:
             await refund(ctx, fee.id, "material found", amount_minor=4001)
     assert refused.value.code == "refund_too_large"
     with pytest.raises(Forbidden):
         async with world.runtime.unit(world.actor(ActorKind.TERMINAL)) as ctx:
             await refund(ctx, fee.id, "material found")
-    async with world.runtime.unit(desk) as ctx:
+    async with world.runtime.unit(supervisor) as ctx:
         view = await refund(ctx, fee.id, "material found", amount_minor=1500)
     assert view.status.refunded_minor == 1500
     assert view.status.refundable_minor == 2500
     assert view.status.state is FeeState.PAID
     assert view.status.outstanding_minor == 0
     assert await _balance(world, patron.id) == 0
-    async with world.runtime.unit(desk) as ctx:
+    async with world.runtime.unit(supervisor) as ctx:
         rest = await refund(ctx, fee.id, "material found")
     assert rest.status.refunded_minor == 4000
     assert rest.status.state is FeeState.PAID

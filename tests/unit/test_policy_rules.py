@@ -77,8 +77,8 @@ def test_physical_cards_default_to_employees_and_externals() -> None:
 WRITERS = {
     FieldOwner.REGISTRY: {ActorKind.REGISTRY},
     FieldOwner.IDENTITY_PORTAL: {ActorKind.IDENTITY_PORTAL},
-    FieldOwner.DESK: {ActorKind.DESK, ActorKind.ADMIN},
-    FieldOwner.PATRON: {ActorKind.PATRON, ActorKind.DESK, ActorKind.ADMIN},
+    FieldOwner.DESK: {ActorKind.DESK, ActorKind.SUPERVISOR, ActorKind.ADMIN},
+    FieldOwner.PATRON: {ActorKind.PATRON, ActorKind.DESK, ActorKind.SUPERVISOR, ActorKind.ADMIN},
 }
 
 

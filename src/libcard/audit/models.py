@@ -21,6 +21,8 @@ class AuditEvent(Base):
     actor_kind: Mapped[str] = mapped_column(String(32))
     actor_id: Mapped[str | None] = mapped_column(String(64))
     actor_label: Mapped[str] = mapped_column(String(200))
+    branch_id: Mapped[int | None] = mapped_column()  # where a staff member acted
+    reason: Mapped[str | None] = mapped_column(String(500))
     action: Mapped[str] = mapped_column(String(64), index=True)
     subject_kind: Mapped[str] = mapped_column(String(32))
     subject_id: Mapped[str | None] = mapped_column(String(64))

@@ -28,6 +28,8 @@ async def record(
         actor_kind=ctx.actor.kind.value,
         actor_id=ctx.actor.id,
         actor_label=ctx.actor.label,
+        branch_id=ctx.actor.branch_id,
+        reason=ctx.reason,
         action=action,
         subject_kind=subject_kind,
         subject_id=None if subject_id is None else str(subject_id),

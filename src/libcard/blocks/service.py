@@ -19,7 +19,7 @@ from libcard.blocks.rules import (
 from libcard.cards.models import PinCredential
 from libcard.cards.service import get_card
 from libcard.collection.service import open_cases
-from libcard.context import ActorKind, Ctx
+from libcard.context import STAFF_KINDS, ActorKind, Ctx
 from libcard.errors import Conflict, Forbidden, InvalidInput, NotFound
 from libcard.fees.rules import FeeType
 from libcard.fees.service import Ledger, ledger_of
@@ -76,7 +76,7 @@ async def place_staff_block(
     ctx: Ctx, patron_id: int, reason: str, ends_at: datetime | None = None
 ) -> StoredBlock:
     """R14e: a block set by staff, with a reason and an optional end date."""
-    if ctx.actor.kind not in (ActorKind.DESK, ActorKind.ADMIN):
+    if not ctx.actor.is_staff:
         raise Forbidden("forbidden_block", "Only staff may place blocks.")
     if not reason.strip():
         raise InvalidInput("reason_required", "A staff block needs a reason the patron can read.")
@@ -90,8 +90,7 @@ async def retain_card(ctx: Ctx, card_id: int, where: str) -> StoredBlock:
     """A self-checkout machine kept the card: the account is blocked until the desk lifts it."""
     if ctx.actor.kind not in (
         ActorKind.TERMINAL,
-        ActorKind.DESK,
-        ActorKind.ADMIN,
+        *STAFF_KINDS,
         ActorKind.SYSTEM,
     ):
         raise Forbidden("forbidden_block", "You may not record a retained card.")
@@ -135,7 +134,7 @@ async def _place(
 async def lift_block(ctx: Ctx, block_id: int, note: str | None = None) -> StoredBlock:
     """Lift a staff block or a retained-card block. PIN lockouts are lifted with a photo ID
     check (cards.pin.unlock_pin); derived blocks lift when what caused them is settled."""
-    if ctx.actor.kind not in (ActorKind.DESK, ActorKind.ADMIN):
+    if not ctx.actor.is_staff:
         raise Forbidden("forbidden_block", "Only staff may lift blocks.")
     block = await ctx.session.get(StoredBlock, block_id)
     if block is None or not ctx.actor.may_see_patron(block.patron_id, block.institution_id):

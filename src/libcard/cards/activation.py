@@ -83,7 +83,7 @@ async def activate_card(
             return check
         how: dict[str, str] = {"proof": "pin"}
     elif photo_id_kind is not None:
-        if ctx.actor.kind not in (ActorKind.DESK, ActorKind.ADMIN):
+        if not ctx.actor.is_staff:
             raise Forbidden("forbidden_activation", "Only desk staff activate cards by photo ID.")
         how = {"proof": "photo_id", "photo_id_kind": check_photo_id(photo_id_kind)}
         check = PinCheck(True, False, 0, state, patron.id)

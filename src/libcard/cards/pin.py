@@ -14,7 +14,7 @@ from libcard.audit.service import record_on
 from libcard.cards.models import Card, PinCredential
 from libcard.cards.rules import CardState, check_photo_id
 from libcard.cards.service import find_card, note_refused_use, state_now
-from libcard.context import ActorKind, Ctx
+from libcard.context import STAFF_KINDS, ActorKind, Ctx
 from libcard.errors import Conflict, Forbidden, RuleViolation
 from libcard.patrons.credentials import check_own_password
 from libcard.patrons.models import Patron
@@ -22,9 +22,7 @@ from libcard.patrons.rules import check_pin
 from libcard.patrons.service import get_patron, patron_policy
 
 PIN = "pin"
-VERIFIERS = frozenset(
-    {ActorKind.TERMINAL, ActorKind.SERVICE, ActorKind.DESK, ActorKind.ADMIN, ActorKind.SYSTEM}
-)
+VERIFIERS = frozenset(STAFF_KINDS | {ActorKind.TERMINAL, ActorKind.SERVICE, ActorKind.SYSTEM})
 
 
 @dataclass(frozen=True)
@@ -112,7 +110,7 @@ async def change_pin(ctx: Ctx, patron_id: int, password: str, new_pin: str) -> N
 
 async def unlock_pin(ctx: Ctx, patron_id: int, photo_id_kind: str, note: str | None = None) -> None:
     """R6: only staff, after checking a valid photo ID, lift a PIN lockout; both are recorded."""
-    if ctx.actor.kind not in (ActorKind.DESK, ActorKind.ADMIN):
+    if not ctx.actor.is_staff:
         raise Forbidden("forbidden_unlock", "Only lending-desk staff can lift a PIN lockout.")
     kind = check_photo_id(photo_id_kind)
     patron = await get_patron(ctx, patron_id)

@@ -22,13 +22,13 @@ from libcard.cards.rules import (
     make_card_number,
     normalise_number,
 )
-from libcard.context import Actor, ActorKind, Ctx
+from libcard.context import STAFF_KINDS, Actor, ActorKind, Ctx
 from libcard.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from libcard.patrons.models import Patron
 from libcard.patrons.service import get_patron, patron_policy
 from libcard.policy.models import Institution
 
-STAFF_OR_SYSTEM = frozenset({ActorKind.DESK, ActorKind.ADMIN, ActorKind.SYSTEM})
+STAFF_OR_SYSTEM = STAFF_KINDS | {ActorKind.SYSTEM}
 # Who may issue which kind: badges come from the campus card system, student IDs from the
 # registry, health cards and library cards from the desk.
 ISSUERS: dict[CardKind, frozenset[ActorKind]] = {
@@ -206,7 +206,7 @@ async def _transition(ctx: Ctx, card: Card, target: CardState) -> None:
 async def report_lost(ctx: Ctx, card_id: int) -> Card:
     """R10: from now on the number is refused; the account's other cards keep working."""
     card = await get_card(ctx, card_id)
-    allowed = {ActorKind.PATRON, ActorKind.DESK, ActorKind.ADMIN, ActorKind.SYSTEM}
+    allowed = set(STAFF_OR_SYSTEM | {ActorKind.PATRON})
     if card.kind == CardKind.EMPLOYEE_BADGE:
         allowed.add(ActorKind.CAMPUS_CARD)
     if ctx.actor.kind not in allowed and ctx.actor.patron_id != card.patron_id:
@@ -227,7 +227,7 @@ def _system_for(ctx: Ctx) -> Actor:
 
 async def mark_stolen(ctx: Ctx, card_id: int, photo_id_kind: str, note: str | None = None) -> Card:
     """R12: only the desk, with the patron in person showing photo ID, marks a card stolen."""
-    if ctx.actor.kind not in (ActorKind.DESK, ActorKind.ADMIN):
+    if not ctx.actor.is_staff:
         raise Forbidden("forbidden_stolen", "Only lending-desk staff can mark a card stolen.")
     kind = check_photo_id(photo_id_kind)
     card = await get_card(ctx, card_id)

@@ -37,6 +37,9 @@ class Payment(Base):
     method: Mapped[str] = mapped_column(String(32))
     reference: Mapped[str | None] = mapped_column(String(200))
     idempotency_key: Mapped[str] = mapped_column(String(200))
+    # Who took the money and where: printed on the receipt, counted at the desk's day end.
+    taken_by: Mapped[str | None] = mapped_column(String(200))
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))
     created_at: Mapped[datetime]
 
 

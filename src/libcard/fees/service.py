@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from libcard.audit.service import record_on
-from libcard.context import ActorKind, Ctx
+from libcard.context import FEE_FORGIVERS, STAFF_KINDS, ActorKind, Ctx
 from libcard.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from libcard.fees.models import Fee, FeeAction, Payment
 from libcard.fees.rules import (
@@ -30,11 +30,10 @@ from libcard.fees.rules import (
 from libcard.kit.money import format_minor
 from libcard.patrons.service import get_patron, get_patron_for_update, patron_policy
 
-CHARGERS = frozenset({ActorKind.DESK, ActorKind.ADMIN, ActorKind.SYSTEM})
+CHARGERS = STAFF_KINDS | {ActorKind.SYSTEM}
 PAYMENT_TAKERS = frozenset(
     {
-        ActorKind.DESK,
-        ActorKind.ADMIN,
+        *STAFF_KINDS,
         ActorKind.SYSTEM,
         ActorKind.TERMINAL,
         ActorKind.AGENCY,
@@ -231,6 +230,8 @@ async def pay(
         method=PaymentMethod(method).value,
         reference=reference,
         idempotency_key=key,
+        taken_by=ctx.actor.label,
+        branch_id=ctx.actor.branch_id,
         created_at=now,
     )
     ctx.session.add(payment)
@@ -297,8 +298,11 @@ async def refund(ctx: Ctx, fee_id: int, reason: str, amount_minor: int | None = 
 async def _staff_action(
     ctx: Ctx, action: _StaffAction, fee_id: int, reason: str, amount_minor: int | None
 ) -> FeeView:
-    if ctx.actor.kind not in (ActorKind.DESK, ActorKind.ADMIN, ActorKind.SYSTEM):
-        raise Forbidden(f"forbidden_{action.name}", f"Only staff may have fees {action.verb}.")
+    if ctx.actor.kind not in FEE_FORGIVERS:
+        raise Forbidden(
+            f"forbidden_{action.name}",
+            f"Only a supervisor or an administrator may have fees {action.verb}.",
+        )
     if not reason.strip():
         raise InvalidInput("reason_required", f"Say why the fee is {action.verb}.")
     fee = await get_fee(ctx, fee_id)

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from libcard.access.service import check_throttle, clear_failures, count_failure
 from libcard.audit.service import record_on
-from libcard.context import ActorKind, Ctx
+from libcard.context import STAFF_KINDS, ActorKind, Ctx
 from libcard.errors import Conflict, Forbidden, InvalidInput, WrongSecret
 from libcard.kit.secrets import hash_password, new_code, new_token, normalise_code, verify_password
 from libcard.patrons.models import Patron, SecretToken
@@ -23,8 +23,7 @@ PASSWORD_ATTEMPTS = 10
 PASSWORD_WINDOW = timedelta(minutes=15)
 ISSUERS = frozenset(
     {
-        ActorKind.DESK,
-        ActorKind.ADMIN,
+        *STAFF_KINDS,
         ActorKind.REGISTRY,
         ActorKind.IDENTITY_PORTAL,
         ActorKind.SYSTEM,

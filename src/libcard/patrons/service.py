@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 
 from libcard.audit.service import record_on
-from libcard.context import ActorKind, Ctx
+from libcard.context import STAFF_KINDS, ActorKind, Ctx
 from libcard.errors import Conflict, Forbidden, InvalidInput, NotFound
 from libcard.kit.i18n import SUPPORTED
 from libcard.patrons.models import Patron
@@ -21,8 +21,7 @@ from libcard.policy.service import get_institution, group_by_code, policy_for_gr
 # Who may create patrons at all; what each may fill in is then field ownership's business.
 CREATORS = frozenset(
     {
-        ActorKind.DESK,
-        ActorKind.ADMIN,
+        *STAFF_KINDS,
         ActorKind.REGISTRY,
         ActorKind.IDENTITY_PORTAL,
         ActorKind.SYSTEM,
@@ -195,8 +194,7 @@ async def update_patron(ctx: Ctx, patron_id: int, changes: Mapping[str, Any]) ->
 
 async def change_group(ctx: Ctx, patron_id: int, group_code: str) -> Patron:
     if ctx.actor.kind not in (
-        ActorKind.ADMIN,
-        ActorKind.DESK,
+        *STAFF_KINDS,
         ActorKind.REGISTRY,
         ActorKind.IDENTITY_PORTAL,
         ActorKind.SYSTEM,

@@ -55,3 +55,39 @@ class PatronGroup(Base):
     block_effects: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class Branch(Base):
+    """A library building with a lending desk; staff and self-checkout terminals belong to one."""
+
+    __tablename__ = "branch"
+    __table_args__ = (UniqueConstraint("institution_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), index=True)
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(300))
+    closed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Terminal(Base):
+    """A self-checkout machine's SIP2 login. The password arrives in clear in each login
+    message (93), so only its Argon2id hash is kept."""
+
+    __tablename__ = "terminal"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), index=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"), index=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    encoding: Mapped[str] = mapped_column(String(16), default="cp850")
+    language: Mapped[str | None] = mapped_column(String(5))
+    disabled_at: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

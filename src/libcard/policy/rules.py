@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from libcard.context import ActorKind
+from libcard.context import STAFF_KINDS, ActorKind
 
 
 class Action(StrEnum):
@@ -81,8 +81,8 @@ DEFAULT_MAY_HOLD_PHYSICAL = {"student": False, "employee": True, "external": Tru
 WRITERS: dict[FieldOwner, frozenset[ActorKind]] = {
     FieldOwner.REGISTRY: frozenset({ActorKind.REGISTRY}),
     FieldOwner.IDENTITY_PORTAL: frozenset({ActorKind.IDENTITY_PORTAL}),
-    FieldOwner.DESK: frozenset({ActorKind.DESK, ActorKind.ADMIN}),
-    FieldOwner.PATRON: frozenset({ActorKind.PATRON, ActorKind.DESK, ActorKind.ADMIN}),
+    FieldOwner.DESK: STAFF_KINDS,
+    FieldOwner.PATRON: STAFF_KINDS | {ActorKind.PATRON},
 }
 
 

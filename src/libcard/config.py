@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     # Portal sessions: ended after this long without a page, and after this long in any case.
     portal_idle_minutes: int = Field(default=60, ge=5, le=24 * 60)
     portal_session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # Desk sessions: staff leave a desk unattended less often than patrons a phone, but a
+    # desk session carries more power, so it ends sooner when idle and after a working day.
+    desk_idle_minutes: int = Field(default=30, ge=5, le=12 * 60)
+    desk_session_hours: int = Field(default=10, ge=1, le=24)
     # Cookies carry the Secure flag (and the __Host- prefix) unless this is turned off for a
     # plain-HTTP development setup on another host than localhost.
     cookie_secure: bool = True

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from libcard.audit.models import AuditEvent
 from libcard.audit.service import events
-from libcard.context import Actor, ActorKind
+from libcard.context import Actor, ActorKind, Ctx
 from libcard.errors import (
     Conflict,
     Forbidden,
@@ -36,6 +38,8 @@ from libcard.policy.branches import (
 from libcard.policy.models import Branch, Terminal
 from libcard.policy.service import create_institution
 from tests.conftest import World
+
+Attempt = Callable[[Ctx], Awaitable[Any]]
 
 
 async def _branch(world: World, code: str = "main", name: str = "Main Library") -> Branch:
@@ -145,7 +149,7 @@ async def test_the_desk_cannot_manage_branches_or_terminals(world: World) -> Non
     branch = await _branch(world)
     terminal, _ = await _terminal(world, branch.id)
     desk = world.actor(ActorKind.DESK)
-    attempts = [
+    attempts: list[Attempt] = [
         lambda ctx: create_branch(ctx, world.institution_id, code="east", name="East"),
         lambda ctx: update_branch(ctx, branch.id, closed=True),
         lambda ctx: create_terminal(
@@ -181,7 +185,7 @@ async def test_an_administrator_of_another_institution_sees_nothing_here(world: 
             await create_terminal(
                 ctx, world.institution_id, branch_id=branch.id, login="sco-x", name="X"
             )
-    not_found = [
+    not_found: list[Attempt] = [
         lambda ctx: list_branches(ctx, world.institution_id),
         lambda ctx: get_branch(ctx, branch.id),
         lambda ctx: update_branch(ctx, branch.id, closed=True),

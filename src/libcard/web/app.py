@@ -1,4 +1,4 @@
-"""The ASGI application: the JSON API under /api/v1 and the patron portal's pages."""
+"""The ASGI application: the JSON API under /api/v1, the patron portal, the desk (/desk)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from libcard import __version__
+from libcard.errors import LibcardError
 from libcard.notify.sender import MailSender, transport_from
 from libcard.runtime import Runtime
 from libcard.web import problems
 from libcard.web.api import router as api_router
+from libcard.web.desk import router as desk_router
 from libcard.web.middleware import SecurityMiddleware
 from libcard.web.portal import router as portal_router
 
@@ -47,9 +50,16 @@ def create_app(runtime: Runtime, *, own_runtime: bool = False) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    problems.install(app, html=portal_router.html_error)
+
+    def html_error(request: Request, error: LibcardError) -> Response:
+        if desk_router.is_desk(request):
+            return desk_router.html_error(request, error)
+        return portal_router.html_error(request, error)
+
+    problems.install(app, html=html_error)
     app.include_router(api_router.build(), prefix="/api/v1")
     portal_router.install(app)
+    desk_router.install(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", include_in_schema=False)

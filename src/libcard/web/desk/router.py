@@ -1,0 +1,50 @@
+"""The desk's routes, and its answers for what the routes do not handle themselves."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response
+
+from libcard.errors import LibcardError
+from libcard.web.desk import auth_routes, home_routes
+from libcard.web.desk.render import error_page, redirect
+from libcard.web.desk.visit import (
+    PasswordChangeRequired,
+    StaffLoginRequired,
+    anonymous_desk_visit,
+)
+
+ROUTE_MODULES = (auth_routes, home_routes)
+
+
+def build() -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    for module in ROUTE_MODULES:
+        router.include_router(module.router)
+    return router
+
+
+def is_desk(request: Request) -> bool:
+    return request.url.path == "/desk" or request.url.path.startswith("/desk/")
+
+
+def html_error(request: Request, error: LibcardError) -> Response:
+    """An error page in the visitor's language; it needs no database, which may be the cause."""
+    return error_page(anonymous_desk_visit(request), error)
+
+
+async def login_redirect(request: Request, refusal: Exception) -> Response:
+    assert isinstance(refusal, StaffLoginRequired)
+    target = request.url.path if request.method == "GET" else "/desk"
+    return redirect(refusal.visit, f"/desk/login?next={target}")
+
+
+async def password_redirect(_: Request, refusal: Exception) -> Response:
+    assert isinstance(refusal, PasswordChangeRequired)
+    return redirect(refusal.visit, "/desk/account")
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(build())
+    app.add_exception_handler(StaffLoginRequired, login_redirect)
+    app.add_exception_handler(PasswordChangeRequired, password_redirect)

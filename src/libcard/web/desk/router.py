@@ -6,7 +6,17 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
 from libcard.errors import LibcardError
-from libcard.web.desk import auth_routes, home_routes
+from libcard.web.desk import (
+    admin_access_routes,
+    admin_place_routes,
+    admin_routes,
+    auth_routes,
+    card_routes,
+    find_routes,
+    money_routes,
+    patron_routes,
+    register_routes,
+)
 from libcard.web.desk.render import error_page, redirect
 from libcard.web.desk.visit import (
     PasswordChangeRequired,
@@ -14,7 +24,17 @@ from libcard.web.desk.visit import (
     anonymous_desk_visit,
 )
 
-ROUTE_MODULES = (auth_routes, home_routes)
+ROUTE_MODULES = (
+    auth_routes,
+    find_routes,
+    patron_routes,
+    card_routes,
+    money_routes,
+    register_routes,
+    admin_routes,
+    admin_place_routes,
+    admin_access_routes,
+)
 
 
 def build() -> APIRouter:

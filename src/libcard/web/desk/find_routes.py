@@ -1,4 +1,4 @@
-"""The desk's start page."""
+"""(to be written: the desk's start page, finding a patron)"""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -32,6 +33,8 @@ def cli_env(database_url: str, tmp_path: Path) -> dict[str, str]:
     env.update(
         LIBCARD_DATABASE_URL=database_url,
         LIBCARD_PEPPER_FILE=str(tmp_path / "secrets.json"),
+        # Plain http on loopback: cookies without the Secure flag, or a client drops them.
+        LIBCARD_COOKIE_SECURE="false",
     )
     return env
 
@@ -213,3 +216,59 @@ def test_db_upgrade_migrates_an_empty_database(tmp_path: Path) -> None:
         version = db.execute("SELECT version_num FROM alembic_version").fetchone()
     assert {"patron", "card", "fee", "audit_event", "block"} <= tables
     assert version is not None
+
+
+def _desk_password_step(base: str, username: str, password: str) -> httpx.Response:
+    """The desk login's first step, as a browser posts it."""
+    with httpx.Client(base_url=base, timeout=10) as client:
+        page = client.get("/desk/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert token, page.text
+        return client.post(
+            "/desk/login", data={"username": username, "password": password, "csrf": token[1]}
+        )
+
+
+def _staff_create(
+    cli_env: dict[str, str], cwd: Path, password: str, *options: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 — our own command
+        [LIBCARD, "staff", "create", "--institution", "demo", "--password-stdin", *options],
+        input=password + "\n",
+        cwd=cwd,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_staff_create_makes_the_first_administrator(
+    server: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    _demo(cli_env, tmp_path)
+    password = "Strong-Ferry-Lantern-88"
+    made = _staff_create(
+        cli_env, tmp_path, password, "--username", "Rita.Root", "--name", "Rita Root"
+    )
+    assert made.returncode == 0, made.stderr
+    assert password not in made.stdout + made.stderr
+    # The password is taken, and the new user is sent to set up the authenticator app.
+    step = _desk_password_step(server, "rita.root", password)
+    assert step.status_code == 303, step.text
+    assert step.headers["location"].startswith("/desk/enrol")
+    assert _desk_password_step(server, "rita.root", password + "9").status_code == 401
+    weak = _staff_create(cli_env, tmp_path, "password", "--username", "weak", "--name", "Weak One")
+    assert weak.returncode == 1
+    assert "at least 10 characters" in weak.stderr
+
+
+def test_demo_lists_enrolled_staff_of_every_role(cli_env: dict[str, str], tmp_path: Path) -> None:
+    demo = _demo(cli_env, tmp_path)
+    roles = {user["role"]: user for user in demo["staff"]}
+    assert set(roles) == {"desk", "supervisor", "admin"}
+    for user in roles.values():
+        assert re.fullmatch(r"[A-Z2-7]{32}", user["totp_secret"])
+        assert user["totp_uri"].startswith("otpauth://totp/")
+    assert demo["staff_password"]

@@ -1,10 +1,12 @@
-"""The `libcard` command: serve, db upgrade, token create, demo."""
+"""The `libcard` command: serve, db upgrade, token create, staff create, demo."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import sys
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import typer
@@ -16,16 +18,23 @@ from libcard import demo as demo_data
 from libcard.access.scopes import ALL_SCOPES, Scope
 from libcard.access.service import create_token
 from libcard.config import get_settings
-from libcard.context import ActorKind
+from libcard.context import ActorKind, Ctx
+from libcard.errors import LibcardError, NotFound
 from libcard.migrate import upgrade
+from libcard.policy.branches import list_branches
 from libcard.policy.models import Institution
 from libcard.runtime import Runtime
+from libcard.staff.models import StaffUser
+from libcard.staff.roles import StaffRole
+from libcard.staff.service import create_staff, reset_second_factor
 
 app = typer.Typer(help="libcard: library cards and patron accounts.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+staff_app = typer.Typer(help="Staff users of the lending desk.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
+app.add_typer(staff_app, name="staff")
 console = Console(stderr=True)
 
 
@@ -99,6 +108,15 @@ def _print_demo(summary: dict[str, object]) -> None:
     wide = console if console.is_terminal else Console(stderr=True, width=160)
     wide.print(table)
     console.print(f"API token with every scope: [bold]{summary['api_token']}[/bold]")
+    staff = Table(
+        title="Desk staff on /desk/login (password for all: " + str(summary["staff_password"]) + ")"
+    )
+    for column in ("user name", "name", "role", "authenticator key"):
+        staff.add_column(column, no_wrap=column in ("user name", "authenticator key"))
+    for user in summary["staff"]:  # type: ignore[attr-defined]
+        staff.add_row(user["username"], user["name"], user["role"], user["totp_secret"])
+    wide.print(staff)
+    console.print("Add the key to an authenticator app for the six-digit code the desk asks for.")
 
 
 @app.command()
@@ -157,6 +175,99 @@ def token_create(
             await runtime.close()
 
     typer.echo(asyncio.run(run()))
+
+
+def _run_as_system(work: Callable[[Ctx], Awaitable[str]]) -> str:
+    """One unit of work as libcard itself; a refusal becomes a clear message and exit code 1."""
+    settings = get_settings()
+    upgrade(settings.database_url)
+
+    async def run() -> str:
+        runtime = Runtime.build(settings)
+        try:
+            async with runtime.unit() as ctx:
+                return await work(ctx)
+        finally:
+            await runtime.close()
+
+    try:
+        return asyncio.run(run())
+    except LibcardError as error:
+        console.print(f"[red]{error.message}[/red]")
+        raise typer.Exit(1) from None
+
+
+async def _institution_id(ctx: Ctx, code: str) -> int:
+    found = await ctx.session.scalar(select(Institution.id).where(Institution.code == code))
+    if found is None:
+        raise NotFound("institution_not_found", f"No institution with code {code!r}.")
+    return found
+
+
+@staff_app.command("create")
+def staff_create(
+    institution: Annotated[str, typer.Option(help="The institution's code.")],
+    username: Annotated[str, typer.Option(help="The login name.")],
+    name: Annotated[str, typer.Option(help="The person's name, as shown at the desk.")],
+    role: Annotated[StaffRole, typer.Option(help="What the user may do.")] = StaffRole.ADMIN,
+    branch: Annotated[str | None, typer.Option(help="The branch's code, if any.")] = None,
+    email: Annotated[str | None, typer.Option(help="E-mail address.")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create a staff user, e.g. the institution's first administrator. The password is asked
+    for (never given on the command line); the authenticator app is set up at first login."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    async def work(ctx: Ctx) -> str:
+        institution_id = await _institution_id(ctx, institution)
+        branch_id = None
+        if branch is not None:
+            branches = await list_branches(ctx, institution_id)
+            branch_id = next((b.id for b in branches if b.code == branch), None)
+            if branch_id is None:
+                raise NotFound("branch_not_found", f"No branch with code {branch!r}.")
+        staff = await create_staff(
+            ctx,
+            institution_id,
+            username=username,
+            display_name=name,
+            role=role.value,
+            password=password,
+            branch_id=branch_id,
+            email=email,
+        )
+        return staff.username
+
+    created = _run_as_system(work)
+    console.print(
+        f"[green]Staff user {created!r} created.[/green] At the first login on /desk/login "
+        "they set up an authenticator app."
+    )
+
+
+@staff_app.command("reset-second-factor")
+def staff_reset_second_factor(
+    username: Annotated[str, typer.Argument(help="The login name.")],
+) -> None:
+    """For a lost phone when no administrator can log in: the user sets up a new
+    authenticator app at their next login."""
+
+    async def work(ctx: Ctx) -> str:
+        staff = await ctx.session.scalar(
+            select(StaffUser).where(StaffUser.username == username.strip().lower())
+        )
+        if staff is None:
+            raise NotFound("staff_not_found", f"No staff user {username!r}.")
+        await reset_second_factor(ctx, staff.id)
+        return staff.username
+
+    _run_as_system(work)
+    console.print(f"[green]{username}: the authenticator is set up anew at the next login.[/green]")
 
 
 if __name__ == "__main__":

@@ -26,13 +26,29 @@ from libcard.fees.rules import FeeType, PaymentMethod
 from libcard.fees.service import charge, pay
 from libcard.patrons.credentials import issue_activation_code
 from libcard.patrons.models import Patron
+from libcard.policy.branches import create_branch
 from libcard.policy.models import Institution
 from libcard.policy.service import create_group, create_institution
 from libcard.runtime import Runtime
+from libcard.staff import totp
+from libcard.staff.models import StaffUser
+from libcard.staff.roles import StaffRole
+from libcard.staff.service import create_staff
 
 DEMO_CODE = "demo"
 DEMO_PASSWORD = "Reading-Room-42"  # noqa: S105 — printed for trying the demo
 DEMO_DESK = Actor(kind=ActorKind.DESK, label="demo desk")
+DEMO_STAFF_PASSWORD = "Quiet-Stacks-Autumn-19"  # noqa: S105 — printed for trying the demo
+# (user name, name, role, branch code): one of each role, so every desk page can be tried.
+DEMO_STAFF = [
+    ("demo-admin", "Anna Lind", StaffRole.ADMIN, None),
+    ("demo-supervisor", "Bo Sand", StaffRole.SUPERVISOR, "main"),
+    ("demo-desk", "Clara Vik", StaffRole.DESK, "main"),
+]
+DEMO_BRANCHES = [
+    ("main", "Main Library", "Bibliotekvej 1, 8000 Aarhus"),
+    ("science", "Science Library", None),
+]
 
 
 @dataclass
@@ -121,7 +137,29 @@ async def load(runtime: Runtime) -> bool:
         )
         for spec in SPECS:
             await _load_patron(ctx, institution, spec)
+        await _load_staff(ctx, institution)
     return True
+
+
+async def _load_staff(ctx: Ctx, institution: Institution) -> None:
+    branches = {}
+    for code, name, address in DEMO_BRANCHES:
+        branch = await create_branch(ctx, institution.id, code=code, name=name, address=address)
+        branches[code] = branch.id
+    for username, name, role, branch_code in DEMO_STAFF:
+        staff = await create_staff(
+            ctx,
+            institution.id,
+            username=username,
+            display_name=name,
+            role=role.value,
+            password=DEMO_STAFF_PASSWORD,
+            branch_id=branches[branch_code] if branch_code else None,
+        )
+        # Enrolled already, with a key printed by `libcard demo`: trying the desk should not
+        # start with a phone. Real users enrol at their first login.
+        staff.totp_secret = totp.seal(ctx.keyring, totp.new_secret())
+        staff.totp_enrolled_at = ctx.clock.now()
 
 
 async def _load_patron(ctx: Ctx, institution: Institution, spec: Spec) -> None:
@@ -193,7 +231,10 @@ async def describe(runtime: Runtime, *, with_token: bool = True) -> dict[str, An
                 scopes=ALL_SCOPES,
                 institution_id=institution.id,
             )
+        staff = await _describe_staff(ctx, institution)
         return {
+            "staff": staff,
+            "staff_password": DEMO_STAFF_PASSWORD,
             "institution": {
                 "id": institution.id,
                 "code": institution.code,
@@ -203,6 +244,29 @@ async def describe(runtime: Runtime, *, with_token: bool = True) -> dict[str, An
             "password_for_all": DEMO_PASSWORD,
             "patrons": [asdict(p) for p in out],
         }
+
+
+async def _describe_staff(ctx: Ctx, institution: Institution) -> list[dict[str, Any]]:
+    users = (
+        await ctx.session.scalars(
+            select(StaffUser)
+            .where(StaffUser.institution_id == institution.id)
+            .order_by(StaffUser.id)
+        )
+    ).all()
+    out = []
+    for user in users:
+        secret = totp.unseal(ctx.keyring, user.totp_secret) if user.totp_secret else None
+        out.append(
+            {
+                "username": user.username,
+                "name": user.display_name,
+                "role": user.role,
+                "totp_secret": secret,
+                "totp_uri": totp.provisioning_uri(secret, user.username) if secret else None,
+            }
+        )
+    return out
 
 
 async def _describe_patron(ctx: Ctx, patron: Patron, spec: Spec) -> DemoPatron:

@@ -61,8 +61,9 @@ async def log_in(
     ctx: Ctx, username: str, password: str, client_address: str, rules: SessionRules
 ) -> tuple[Desk, str]:
     """The first step: the password. The session it opens leads only to the second step."""
-    name = username.strip().lower()[:64]
-    keys = (f"staff-login:{name}", f"staff-login-address:{client_address}")
+    name = username.strip().lower()
+    # The throttle key is cut to the column's size; the lookup uses the whole name.
+    keys = (f"staff-login:{name[:64]}", f"staff-login-address:{client_address}")
     await check_throttle(ctx, keys[0], limit=LOGIN_ATTEMPTS, window=WINDOW)
     await check_throttle(ctx, keys[1], limit=ADDRESS_ATTEMPTS, window=WINDOW)
     staff = await ctx.session.scalar(select(StaffUser).where(StaffUser.username == name))
@@ -90,7 +91,13 @@ async def find_desk(ctx: Ctx, secret: str, rules: SessionRules) -> Desk | None:
 
 async def _pending(ctx: Ctx, session_id: int) -> StaffUser:
     session = await ctx.session.get(StaffSession, session_id)
-    if session is None or session.ended_at is not None:
+    # Only a live session that has had the password and not yet the code leads on.
+    if (
+        session is None
+        or session.ended_at is not None
+        or session.verified_at is not None
+        or session.expires_at <= ctx.clock.now()
+    ):
         raise Forbidden("login_required", "Log in first.")
     staff = await ctx.session.get(StaffUser, session.staff_id, with_for_update=True)
     assert staff is not None

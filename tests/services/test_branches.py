@@ -439,3 +439,19 @@ async def test_changes_are_audited_without_the_password(world: World) -> None:
         text = json.dumps(event.details)
         for secret in (first, second, final.password_hash):
             assert secret not in text
+
+
+async def test_terminals_of_a_closed_branch_cannot_log_in_until_it_reopens(world: World) -> None:
+    async with world.runtime.unit(world.actor(ActorKind.ADMIN)) as ctx:
+        branch = await create_branch(ctx, world.institution_id, code="east", name="East Branch")
+        terminal, password = await create_terminal(
+            ctx, world.institution_id, branch_id=branch.id, login="east-sco-1", name="East 1"
+        )
+        await update_branch(ctx, branch.id, closed=True)
+    with pytest.raises(WrongSecret):
+        async with world.runtime.unit(world.actor(ActorKind.TERMINAL)) as ctx:
+            await terminal_login(ctx, "east-sco-1", password)
+    async with world.runtime.unit(world.actor(ActorKind.ADMIN)) as ctx:
+        await update_branch(ctx, branch.id, closed=False)
+    async with world.runtime.unit(world.actor(ActorKind.TERMINAL)) as ctx:
+        assert (await terminal_login(ctx, "east-sco-1", password)).id == terminal.id

@@ -14,7 +14,14 @@ from libcard.access.models import ApiToken, Throttle
 from libcard.access.scopes import Scope
 from libcard.audit.service import record
 from libcard.context import Actor, ActorKind, Ctx
-from libcard.errors import Forbidden, InvalidInput, NotFound, TooManyAttempts, Unauthenticated
+from libcard.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyAttempts,
+    Unauthenticated,
+)
 from libcard.kit.secrets import new_token
 
 TOKEN_PREFIX = "lct_"  # noqa: S105 — recognisable in a leaked-secret scan
@@ -99,13 +106,45 @@ async def authenticate(ctx: Ctx, secret: str) -> Caller:
 
 
 async def revoke_token(ctx: Ctx, token_id: int) -> ApiToken:
+    _require_token_admin(ctx)
     token = await ctx.session.get(ApiToken, token_id)
     if token is None or (
         ctx.actor.institution_id is not None and token.institution_id != ctx.actor.institution_id
     ):
         raise NotFound("token_not_found", f"No API token with id {token_id}.")
+    if token.revoked_at is not None:
+        raise Conflict("token_revoked", "This token has been revoked already.")
     token.revoked_at = ctx.clock.now()
     await record(ctx, "token:revoke", "api_token", token.id, institution_id=token.institution_id)
+    return token
+
+
+def _require_token_admin(ctx: Ctx) -> None:
+    if ctx.actor.kind not in (ActorKind.ADMIN, ActorKind.SYSTEM):
+        raise Forbidden("forbidden_tokens", "Only an administrator may manage API tokens.")
+
+
+async def list_tokens(ctx: Ctx, institution_id: int) -> list[ApiToken]:
+    """The tokens of one institution, newest first; deployment-wide tokens are not among them."""
+    _require_token_admin(ctx)
+    if ctx.actor.institution_id is not None and institution_id != ctx.actor.institution_id:
+        raise Forbidden("forbidden_institution", "These tokens are not your institution's.")
+    query = (
+        select(ApiToken)
+        .where(ApiToken.institution_id == institution_id)
+        .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+    )
+    return list((await ctx.session.scalars(query)).all())
+
+
+async def get_token(ctx: Ctx, token_id: int) -> ApiToken:
+    """One token's description (never its secret); another institution's answers NotFound."""
+    _require_token_admin(ctx)
+    token = await ctx.session.get(ApiToken, token_id)
+    if token is None or (
+        ctx.actor.institution_id is not None and token.institution_id != ctx.actor.institution_id
+    ):
+        raise NotFound("token_not_found", f"No API token with id {token_id}.")
     return token
 
 

@@ -326,6 +326,12 @@ async def reset_terminal_password(ctx: Ctx, terminal_id: int) -> str:
     return password
 
 
+async def _branch_closed(ctx: Ctx, branch_id: int) -> bool:
+    # A closed branch's machines are out of service with it, until it reopens.
+    branch = await ctx.session.get(Branch, branch_id)
+    return branch is None or branch.closed_at is not None
+
+
 async def terminal_login(ctx: Ctx, login: str, password: str) -> Terminal:
     """The terminal whose SIP2 login and password these are.
 
@@ -345,11 +351,13 @@ async def terminal_login(ctx: Ctx, login: str, password: str) -> Terminal:
         or not correct
         or terminal.disabled_at is not None
         or not ctx.actor.may_see_institution(terminal.institution_id)
+        or await _branch_closed(ctx, terminal.branch_id)
     ):
         await count_failure(ctx, key, window=TERMINAL_LOGIN_WINDOW)
         raise WrongSecret(
             TERMINAL_LOGIN_FAILED,
-            "The terminal login or password is wrong, or the terminal is disabled. "
+            "The terminal login or password is wrong, or the terminal or its branch is out of "
+            "service. "
             "An administrator can check the terminal and reset its password.",
         )
     await clear_failures(ctx, key)

@@ -181,7 +181,7 @@ async def update_staff(ctx: Ctx, staff_id: int, changes: StaffChanges) -> StaffU
         put("role", role.value)
     if changes.clear_branch:
         put("branch_id", None)
-    elif changes.branch_id is not None:
+    elif changes.branch_id is not None and changes.branch_id != staff.branch_id:
         put("branch_id", await _branch(ctx, staff.institution_id, changes.branch_id))
     if changes.email is not None:
         put("email", normalise_email(changes.email) if changes.email.strip() else None)

@@ -1,7 +1,416 @@
-"""(to be written)"""
+"""Administration: the index, the institution's policy and the patron groups' policy.
+
+Every route needs the admin role; an administrator sees and changes only their own
+institution. A form is saved whole or not at all (one unit of work), and only what differs
+from what is stored is handed to the service, so the audit log shows what really changed.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from libcard.errors import LibcardError
+from libcard.kit.i18n import N_, SUPPORTED
+from libcard.kit.money import format_minor
+from libcard.policy.models import Institution, PatronGroup
+from libcard.policy.rules import (
+    GENERIC_FIELD_OWNERS,
+    PERSONAL_FIELDS,
+    BlockCode,
+    FeeBlockLift,
+    FeeComparison,
+    parse_effects,
+    parse_owners,
+)
+from libcard.policy.service import (
+    create_group,
+    get_group,
+    get_institution,
+    list_groups,
+    policy_of,
+    update_group,
+    update_institution,
+)
+from libcard.web.desk.admin_forms import (
+    OWNER_LABELS,
+    FieldError,
+    IdPath,
+    admin_visit,
+    amount,
+    choice,
+    effective_effects,
+    note,
+    required_text,
+    show,
+    show_error,
+    ticked_effects,
+    time_zone,
+    whole_number,
+)
+from libcard.web.desk.render import add_messages, redirect
+from libcard.web.desk.visit import DeskVisit
+from libcard.web.portal.forms import Form, read_form
 
 router = APIRouter(include_in_schema=False)
+
+add_messages(
+    {
+        "invalid_field": N_("A value in the form cannot be used. Check the marked field."),
+        "invalid_policy": N_(
+            "One of the settings is outside what is allowed. Check the numbers and choices."
+        ),
+        "forbidden_policy": N_("Only an administrator may change policy."),
+        "institution_not_found": N_("There is no such institution."),
+        "group_not_found": N_("There is no such patron group."),
+        "group_exists": N_("This institution has a patron group with this code already."),
+        "unknown_currency": N_("This currency is not supported."),
+    }
+)
+
+GROUP_CODE = re.compile(r"[a-z0-9_-]{1,32}")
+MODES = ("institution", "own")  # a group's block rule: the institution's, or its own
+
+
+@router.get("/desk/admin")
+async def index(request: Request) -> Response:
+    visit = await admin_visit(request)
+    return show(visit, "desk/admin/index.html")
+
+
+# The institution's policy
+
+
+def _institution_values(current: Institution) -> dict[str, Any]:
+    return {
+        "name": current.name,
+        "default_language": current.default_language,
+        "timezone": current.timezone,
+        "max_wrong_pins": str(current.max_wrong_pins),
+        "threshold": format_minor(current.fee_block_threshold_minor, current.currency),
+        "comparison": current.fee_block_comparison,
+        "lifts_at": current.fee_block_lifts_at,
+        "effects": effective_effects(current.block_effects),
+        "activation_code_days": str(current.activation_code_days),
+        "password_reset_minutes": str(current.password_reset_minutes),
+        "card_valid_years": str(current.card_valid_years),
+        "reason": "",
+    }
+
+
+def _institution_submitted(form: Form) -> dict[str, Any]:
+    """What was typed, as typed, to show again beside an error."""
+    keys = (
+        "name",
+        "default_language",
+        "timezone",
+        "max_wrong_pins",
+        "threshold",
+        "comparison",
+        "lifts_at",
+        "activation_code_days",
+        "password_reset_minutes",
+        "card_valid_years",
+        "reason",
+    )
+    return {**{key: form.get(key) for key in keys}, "effects": ticked_effects(form)}
+
+
+def _institution_changes(form: Form, current: Institution) -> dict[str, Any]:
+    wanted = {
+        "name": required_text(form, "name", N_("Name")),
+        "default_language": choice(form, "default_language", N_("Default language"), SUPPORTED),
+        "timezone": time_zone(form, "timezone", N_("Time zone")),
+        "max_wrong_pins": whole_number(
+            form, "max_wrong_pins", N_("Wrong PINs in a row"), low=1, high=20
+        ),
+        "fee_block_threshold_minor": amount(
+            form, "threshold", N_("Fee block threshold"), current.currency, above_zero=True
+        ),
+        "fee_block_comparison": choice(
+            form, "comparison", N_("The fee block starts"), tuple(FeeComparison)
+        ),
+        "fee_block_lifts_at": choice(
+            form, "lifts_at", N_("The fee block lifts"), tuple(FeeBlockLift)
+        ),
+        # Stored whole, for every code: what the administrator sees is exactly what holds.
+        "block_effects": ticked_effects(form),
+        "activation_code_days": whole_number(
+            form, "activation_code_days", N_("Activation codes are valid for"), low=1, high=365
+        ),
+        "password_reset_minutes": whole_number(
+            form,
+            "password_reset_minutes",
+            N_("Password reset links are valid for"),
+            low=5,
+            high=1440,
+        ),
+        "card_valid_years": whole_number(
+            form, "card_valid_years", N_("Cards are valid for"), low=1, high=50
+        ),
+    }
+    stored = {
+        "name": current.name,
+        "default_language": current.default_language,
+        "timezone": current.timezone,
+        "max_wrong_pins": current.max_wrong_pins,
+        "fee_block_threshold_minor": current.fee_block_threshold_minor,
+        "fee_block_comparison": current.fee_block_comparison,
+        "fee_block_lifts_at": current.fee_block_lifts_at,
+        "block_effects": effective_effects(current.block_effects),
+        "activation_code_days": current.activation_code_days,
+        "password_reset_minutes": current.password_reset_minutes,
+        "card_valid_years": current.card_valid_years,
+    }
+    return {key: value for key, value in wanted.items() if value != stored[key]}
+
+
+async def _institution_page(
+    visit: DeskVisit,
+    *,
+    values: dict[str, Any] | None = None,
+    error: LibcardError | None = None,
+    done: str | None = None,
+) -> Response:
+    async with visit.unit(readonly=True) as ctx:
+        current = await get_institution(ctx, visit.staff.institution_id)
+    page = {
+        "current": current,
+        "values": values or _institution_values(current),
+        "comparisons": [c.value for c in FeeComparison],
+        "lifts": [lift.value for lift in FeeBlockLift],
+        "example": format_minor(22500, current.currency),
+        "done": done,
+    }
+    if error is not None:
+        return show_error(visit, "desk/admin/institution.html", error, **page)
+    return show(visit, "desk/admin/institution.html", **page)
+
+
+@router.get("/desk/admin/institution")
+async def institution_page(request: Request) -> Response:
+    visit = await admin_visit(request)
+    return await _institution_page(visit, done=request.query_params.get("done"))
+
+
+@router.post("/desk/admin/institution")
+async def save_institution(request: Request) -> Response:
+    visit = await admin_visit(request)
+    form = await read_form(request)
+    try:
+        visit.check_csrf(form.get("csrf"))
+        async with visit.unit(reason=note(form)) as ctx:
+            current = await get_institution(ctx, visit.staff.institution_id)
+            changes = _institution_changes(form, current)
+            if changes:
+                await update_institution(ctx, current.id, changes)
+    except LibcardError as error:
+        return await _institution_page(visit, values=_institution_submitted(form), error=error)
+    done = "saved" if changes else "unchanged"
+    return redirect(visit, f"/desk/admin/institution?done={done}")
+
+
+# Patron groups
+
+
+def _stored_group_effects(group: PatronGroup) -> dict[str, list[str]] | None:
+    effects = {
+        code: sorted(a.value for a in actions)
+        for code, actions in parse_effects(group.block_effects).items()
+    }
+    return effects or None
+
+
+def _group_values(current: Institution, group: PatronGroup | None) -> dict[str, Any]:
+    inherited = effective_effects(current.block_effects)
+    if group is None:
+        return {
+            "code": "",
+            "name": "",
+            "physical": True,
+            "fee": format_minor(0, current.currency),
+            "max_wrong_pins": "",
+            "threshold": "",
+            "owners": {name: owner.value for name, owner in GENERIC_FIELD_OWNERS.items()},
+            "modes": dict.fromkeys(inherited, "institution"),
+            "effects": inherited,
+            "reason": "",
+        }
+    own = _stored_group_effects(group) or {}
+    return {
+        "code": group.code,
+        "name": group.name,
+        "physical": group.may_hold_physical_card,
+        "fee": format_minor(group.card_replacement_fee_minor, current.currency),
+        "max_wrong_pins": "" if group.max_wrong_pins is None else str(group.max_wrong_pins),
+        "threshold": (
+            ""
+            if group.fee_block_threshold_minor is None
+            else format_minor(group.fee_block_threshold_minor, current.currency)
+        ),
+        "owners": {k: v.value for k, v in parse_owners(group.field_owners, group.code).items()},
+        "modes": {code: "own" if code in own else "institution" for code in inherited},
+        # A code that follows the institution starts from the institution's boxes when
+        # switched to "own", so nothing changes until a box is changed too.
+        "effects": {code: own.get(code, actions) for code, actions in inherited.items()},
+        "reason": "",
+    }
+
+
+def _group_submitted(form: Form) -> dict[str, Any]:
+    return {
+        "code": form.get("code"),
+        "name": form.get("name"),
+        "physical": form.has("physical"),
+        "fee": form.get("fee"),
+        "max_wrong_pins": form.get("max_wrong_pins"),
+        "threshold": form.get("threshold"),
+        "owners": {name: form.get(f"owner.{name}") for name in PERSONAL_FIELDS},
+        "modes": {code.value: form.get(f"mode.{code.value}") for code in BlockCode},
+        "effects": ticked_effects(form),
+        "reason": form.get("reason"),
+    }
+
+
+def _group_settings(form: Form, currency: str) -> dict[str, Any]:
+    modes = {
+        code.value: choice(form, f"mode.{code.value}", N_("Block rules"), MODES)
+        for code in BlockCode
+    }
+    own = tuple(code for code, mode in modes.items() if mode == "own")
+    return {
+        "name": required_text(form, "name", N_("Name")),
+        "may_hold_physical_card": form.has("physical"),
+        "card_replacement_fee_minor": amount(
+            form, "fee", N_("Fee for a new card"), currency, above_zero=False, optional=True
+        )
+        or 0,
+        "field_owners": {
+            name: choice(form, f"owner.{name}", N_("Who changes each field"), OWNER_LABELS)
+            for name in PERSONAL_FIELDS
+        },
+        "max_wrong_pins": whole_number(
+            form, "max_wrong_pins", N_("Wrong PINs in a row"), low=1, high=20, optional=True
+        ),
+        "fee_block_threshold_minor": amount(
+            form, "threshold", N_("Fee block threshold"), currency, above_zero=True, optional=True
+        ),
+        "block_effects": ticked_effects(form, own) if own else None,
+    }
+
+
+def _group_changes(settings: dict[str, Any], group: PatronGroup) -> dict[str, Any]:
+    stored = {
+        "name": group.name,
+        "may_hold_physical_card": group.may_hold_physical_card,
+        "card_replacement_fee_minor": group.card_replacement_fee_minor,
+        "field_owners": {
+            k: v.value for k, v in parse_owners(group.field_owners, group.code).items()
+        },
+        "max_wrong_pins": group.max_wrong_pins,
+        "fee_block_threshold_minor": group.fee_block_threshold_minor,
+        "block_effects": _stored_group_effects(group),
+    }
+    return {key: value for key, value in settings.items() if value != stored[key]}
+
+
+def _group_code(form: Form) -> str:
+    code = form.get("code").strip().lower()
+    if not GROUP_CODE.fullmatch(code):
+        raise FieldError(
+            "code",
+            N_("Code"),
+            N_("%(label)s: 1 to 32 small letters, digits, dashes or underscores."),
+        )
+    return code
+
+
+async def _group_page(
+    visit: DeskVisit,
+    group_id: int | None,
+    *,
+    values: dict[str, Any] | None = None,
+    error: LibcardError | None = None,
+    done: str | None = None,
+) -> Response:
+    async with visit.unit(readonly=True) as ctx:
+        group = await get_group(ctx, group_id) if group_id is not None else None
+        current = await get_institution(ctx, visit.staff.institution_id)
+    page = {
+        "group": group,
+        "current": current,
+        "inherited": effective_effects(current.block_effects),
+        "values": values or _group_values(current, group),
+        "modes": MODES,
+        "done": done,
+    }
+    if error is not None:
+        return show_error(visit, "desk/admin/group.html", error, **page)
+    return show(visit, "desk/admin/group.html", **page)
+
+
+@router.get("/desk/admin/groups")
+async def groups_page(request: Request) -> Response:
+    visit = await admin_visit(request)
+    async with visit.unit(readonly=True) as ctx:
+        current = await get_institution(ctx, visit.staff.institution_id)
+        groups = await list_groups(ctx, current.id)
+    rows = [(group, policy_of(current, group)) for group in groups]
+    return show(
+        visit,
+        "desk/admin/groups.html",
+        rows=rows,
+        current=current,
+        done=request.query_params.get("done"),
+    )
+
+
+@router.get("/desk/admin/groups/new")
+async def new_group_page(request: Request) -> Response:
+    visit = await admin_visit(request)
+    return await _group_page(visit, None)
+
+
+@router.post("/desk/admin/groups")
+async def add_group(request: Request) -> Response:
+    visit = await admin_visit(request)
+    form = await read_form(request)
+    try:
+        visit.check_csrf(form.get("csrf"))
+        async with visit.unit(reason=note(form)) as ctx:
+            current = await get_institution(ctx, visit.staff.institution_id)
+            code = _group_code(form)
+            settings = _group_settings(form, current.currency)
+            group = await create_group(ctx, current.id, code=code, **settings)
+    except LibcardError as error:
+        return await _group_page(visit, None, values=_group_submitted(form), error=error)
+    return redirect(visit, f"/desk/admin/groups/{group.id}?done=created")
+
+
+@router.get("/desk/admin/groups/{group_id}")
+async def group_page(request: Request, group_id: IdPath) -> Response:
+    visit = await admin_visit(request)
+    return await _group_page(visit, group_id, done=request.query_params.get("done"))
+
+
+@router.post("/desk/admin/groups/{group_id}")
+async def save_group(request: Request, group_id: IdPath) -> Response:
+    visit = await admin_visit(request)
+    form = await read_form(request)
+    async with visit.unit(readonly=True) as ctx:
+        await get_group(ctx, group_id)  # another institution's group: 404, no form
+    try:
+        visit.check_csrf(form.get("csrf"))
+        async with visit.unit(reason=note(form)) as ctx:
+            group = await get_group(ctx, group_id)
+            current = await get_institution(ctx, group.institution_id)
+            changes = _group_changes(_group_settings(form, current.currency), group)
+            if changes:
+                await update_group(ctx, group.id, changes)
+    except LibcardError as error:
+        return await _group_page(visit, group_id, values=_group_submitted(form), error=error)
+    done = "saved" if changes else "unchanged"
+    return redirect(visit, f"/desk/admin/groups/{group_id}?done={done}")

@@ -8,6 +8,8 @@ from datetime import date, timedelta
 
 import httpx
 
+from libcard.accounts.service import card_status
+from libcard.cards.service import find_card, report_lost
 from libcard.context import ActorKind
 from libcard.fees.rules import FeeType
 from libcard.fees.service import charge
@@ -172,3 +174,35 @@ async def test_another_institutions_patron_is_not_found(desk: DeskHarness) -> No
         page = await stranger.get(path)
         assert page.status_code == 404
         assert "There is no such patron." in page.text
+
+
+async def test_a_lost_card_used_again_is_shown_as_possible_misuse(desk: DeskHarness) -> None:
+    """R10: the use of a lost card is logged and shown to staff."""
+    world = desk.world
+    patron = await world.patron(physical=True)
+    assert patron.physical is not None
+    client = await _desk_client(desk)
+    assert 'id="misuse"' not in (await client.get(f"/desk/patrons/{patron.id}")).text
+    async with desk.runtime.unit(world.actor(ActorKind.DESK)) as ctx:
+        await report_lost(ctx, (await find_card(ctx, patron.physical)).id)
+    async with desk.runtime.unit(world.actor(ActorKind.TERMINAL)) as ctx:
+        await card_status(ctx, patron.physical)  # a self-checkout machine is shown the card
+    page = main_part((await client.get(f"/desk/patrons/{patron.id}")).text)
+    assert 'id="misuse"' in page
+    assert "possible misuse" in page
+
+
+async def test_a_patron_not_yet_activated_can_get_a_new_letter(desk: DeskHarness) -> None:
+    world = desk.world
+    waiting = await world.patron(activate=False)
+    active = await world.patron()
+    client = await _desk_client(desk)
+    assert "/activation-letter" not in (await client.get(f"/desk/patrons/{active.id}")).text
+    letter = await page_form(
+        client,
+        f"/desk/patrons/{waiting.id}",
+        f"/desk/patrons/{waiting.id}/activation-letter",
+        {"reason": "Letter lost in the post"},
+    )
+    assert letter.status_code == 200
+    assert waiting.ecard in letter.text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -56,6 +56,19 @@ class _CsrfToken:
         return self.visit.csrf_token
 
 
+def _page_path(visit: DeskVisit) -> str:
+    """Where the language switch returns to: this page, or after a refused POST (whose path
+    answers POST only) the page the form was on."""
+    request = visit.request
+    if request.method == "GET":
+        return request.url.path
+    came_from = urlsplit(request.headers.get("referer", ""))
+    same_site = not came_from.netloc or came_from.netloc == request.url.netloc
+    if same_site and came_from.path.startswith("/desk"):
+        return came_from.path
+    return "/desk"
+
+
 def render(visit: DeskVisit, template: str, *, status: int = 200, **values: Any) -> Response:
     page = environment(visit.language).get_template(template)
     body = page.render(
@@ -67,7 +80,7 @@ def render(visit: DeskVisit, template: str, *, status: int = 200, **values: Any)
         may_administer=visit.may(StaffRole.ADMIN),
         timezone=visit.institution.timezone if visit.institution else "Europe/Copenhagen",
         here=visit.request.url.path,
-        here_quoted=quote(str(visit.request.url.path), safe="/"),
+        here_quoted=quote(_page_path(visit), safe="/"),
         **values,
     )
     return visit.apply_cookies(HTMLResponse(body, status_code=status))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from libcard.errors import Forbidden
 from libcard.kit.i18n import SUPPORTED, negotiate
@@ -128,3 +128,23 @@ def visitor_language(request: Request, own_language: str | None, fallback: str) 
     if own_language in SUPPORTED:
         return own_language
     return negotiate(request.headers.get("accept-language"), fallback)
+
+
+class CsrfToken:
+    """A form's CSRF token, made when a template first prints it: a page without a form sets
+    no pre-session cookie (an error page for a missing favicon must not replace the one the
+    login form is bound to)."""
+
+    def __init__(self, visit: BrowserVisit) -> None:
+        self.visit = visit
+
+    def __str__(self) -> str:
+        return self.visit.csrf_token
+
+    def __html__(self) -> str:
+        return self.visit.csrf_token
+
+
+def redirect(visit: BrowserVisit, to: str) -> Response:
+    # 303: the browser follows with a GET, so a reload does not post the form again.
+    return visit.apply_cookies(RedirectResponse(to, status_code=303))

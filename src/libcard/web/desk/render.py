@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from libcard.errors import LibcardError
 from libcard.kit.i18n import N_, translate
 from libcard.staff.roles import StaffRole
+from libcard.web.browser import CsrfToken
+from libcard.web.browser import redirect as redirect  # the routes redirect through here
 from libcard.web.desk.visit import DeskVisit
 from libcard.web.portal.render import GENERIC, MESSAGES, VALUES, environment
 
@@ -43,19 +45,6 @@ def message_for(error: LibcardError, language: str) -> str:
     return translate(language, text, **{k: v for k, v in VALUES.items() if f"%({k})" in text})
 
 
-class _CsrfToken:
-    """Made when a template first prints it (see the portal's twin)."""
-
-    def __init__(self, visit: DeskVisit) -> None:
-        self.visit = visit
-
-    def __str__(self) -> str:
-        return self.visit.csrf_token
-
-    def __html__(self) -> str:
-        return self.visit.csrf_token
-
-
 def _page_path(visit: DeskVisit) -> str:
     """Where the language switch returns to: this page, or after a refused POST (whose path
     answers POST only) the page the form was on."""
@@ -72,7 +61,7 @@ def _page_path(visit: DeskVisit) -> str:
 def render(visit: DeskVisit, template: str, *, status: int = 200, **values: Any) -> Response:
     page = environment(visit.language).get_template(template)
     body = page.render(
-        csrf=_CsrfToken(visit),
+        csrf=CsrfToken(visit),
         staff=visit.staff if visit.verified else None,
         institution=visit.institution,
         branch=visit.branch,
@@ -96,11 +85,6 @@ def form_error(visit: DeskVisit, template: str, error: LibcardError, **values: A
         error_code=error.code,
         **values,
     )
-
-
-def redirect(visit: DeskVisit, to: str) -> Response:
-    # 303: the browser follows with a GET, so a reload does not post the form again.
-    return visit.apply_cookies(RedirectResponse(to, status_code=303))
 
 
 def error_page(visit: DeskVisit, error: LibcardError) -> Response:

@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from libcard.errors import LibcardError
 from libcard.kit.i18n import N_, SUPPORTED, day, moment, money, translate, translations
 from libcard.patrons.rules import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from libcard.web.browser import CsrfToken
+from libcard.web.browser import redirect as redirect  # the routes redirect through here
 from libcard.web.portal.labels import ACTIONS, LABELS
 from libcard.web.portal.visit import Visit
 
@@ -115,24 +117,10 @@ def environment(language: str) -> Environment:
     return env
 
 
-class _CsrfToken:
-    """Made when a template first prints it: a page without a form sets no pre-session cookie
-    (an error page for a missing favicon must not replace the one the login form is bound to)."""
-
-    def __init__(self, visit: Visit) -> None:
-        self.visit = visit
-
-    def __str__(self) -> str:
-        return self.visit.csrf_token
-
-    def __html__(self) -> str:
-        return self.visit.csrf_token
-
-
 def render(visit: Visit, template: str, *, status: int = 200, **values: Any) -> Response:
     page = environment(visit.language).get_template(template)
     body = page.render(
-        csrf=_CsrfToken(visit),
+        csrf=CsrfToken(visit),
         logged_in=visit.session is not None,
         here=visit.request.url.path,
         here_quoted=quote(visit.request.url.path, safe="/"),
@@ -151,11 +139,6 @@ def form_error(visit: Visit, template: str, error: LibcardError, **values: Any) 
         error_code=error.code,
         **values,
     )
-
-
-def redirect(visit: Visit, to: str) -> Response:
-    # 303: the browser follows with a GET, so a reload does not post the form again.
-    return visit.apply_cookies(RedirectResponse(to, status_code=303))
 
 
 def error_page(visit: Visit, error: LibcardError) -> Response:

@@ -57,7 +57,12 @@ class DeskHarness:
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack)
 
     async def browser(self) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=BASE_URL)
+        # In English, unless a test asks for another language: assertions read English texts.
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app),
+            base_url=BASE_URL,
+            headers={"Accept-Language": "en"},
+        )
         return await self._stack.enter_async_context(client)
 
     async def staff(

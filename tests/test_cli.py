@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyotp
 import pytest
 
 LIBCARD = str(Path(sys.executable).parent / "libcard")
@@ -272,3 +273,30 @@ def test_demo_lists_enrolled_staff_of_every_role(cli_env: dict[str, str], tmp_pa
         assert re.fullmatch(r"[A-Z2-7]{32}", user["totp_secret"])
         assert user["totp_uri"].startswith("otpauth://totp/")
     assert demo["staff_password"]
+
+
+def test_the_demo_desk_users_log_in_with_their_printed_keys(
+    server: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    demo = _demo(cli_env, tmp_path)
+    admin = next(user for user in demo["staff"] if user["role"] == "admin")
+    with httpx.Client(base_url=server, timeout=10, headers={"Accept-Language": "en"}) as client:
+        page = client.get("/desk/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert token
+        step = client.post(
+            "/desk/login",
+            data={"username": admin["username"], "password": demo["staff_password"]}
+            | {"csrf": token[1]},
+        )
+        assert step.headers["location"].startswith("/desk/second-factor")
+        page = client.get("/desk/second-factor")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert token
+        code = pyotp.TOTP(admin["totp_secret"]).now()
+        done = client.post("/desk/second-factor", data={"code": code, "csrf": token[1]})
+        assert done.status_code == 303, done.text
+        desk = client.get("/desk")
+        assert desk.status_code == 200
+        assert admin["name"] in desk.text
+        assert "/desk/admin" in desk.text

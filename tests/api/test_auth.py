@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from libcard.access.models import ApiToken
 from libcard.access.scopes import Scope
 from libcard.context import ActorKind
 from tests.api.conftest import API, Api, assert_problem, bearer
@@ -280,3 +281,34 @@ async def test_auth_problem_bodies_carry_no_secrets(api: Api) -> None:
     secret = "lct_definitely-not-valid-but-secret-looking"
     response = await api.client.get(f"{API}/institutions", headers=bearer(secret))
     assert secret not in response.text
+
+
+async def test_a_tokens_last_use_is_recorded_at_most_hourly(api: Api) -> None:
+    made = await api.client.post(
+        f"{API}/tokens",
+        json={
+            "name": "catalogue",
+            "actor_kind": "service",
+            "scopes": ["policy:read"],
+            "institution_id": api.world.institution_id,
+        },
+        headers=api.admin,
+    )
+    token = made.json()
+
+    async def last_used() -> object:
+        async with api.runtime.unit(readonly=True) as ctx:
+            row = await ctx.session.get(ApiToken, token["id"])
+            assert row is not None
+            return row.last_used_at
+
+    assert await last_used() is None
+    await api.client.get(f"{API}/institutions", headers=bearer(token["secret"]))
+    first = await last_used()
+    assert first == api.clock.now()
+    api.clock.advance(timedelta(minutes=30))
+    await api.client.get(f"{API}/institutions", headers=bearer(token["secret"]))
+    assert await last_used() == first
+    api.clock.advance(timedelta(minutes=31))
+    await api.client.get(f"{API}/institutions", headers=bearer(token["secret"]))
+    assert await last_used() == api.clock.now()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -27,11 +27,19 @@ from libcard.kit.secrets import new_token
 TOKEN_PREFIX = "lct_"  # noqa: S105 — recognisable in a leaked-secret scan
 
 
+# A token's last use is written at most this often: the status decision stays read-only.
+TOKEN_TOUCH_EVERY = timedelta(hours=1)
+
+
 @dataclass(frozen=True)
 class Caller:
     actor: Actor
     scopes: frozenset[Scope]
     token_id: int
+    last_used_at: datetime | None = None
+
+    def needs_touch(self, now: datetime) -> bool:
+        return self.last_used_at is None or self.last_used_at + TOKEN_TOUCH_EVERY <= now
 
 
 async def create_token(
@@ -102,7 +110,18 @@ async def authenticate(ctx: Ctx, secret: str) -> Caller:
         institution_id=token.institution_id,
         patron_id=token.patron_id,
     )
-    return Caller(actor=actor, scopes=frozenset(Scope(s) for s in token.scopes), token_id=token.id)
+    return Caller(
+        actor=actor,
+        scopes=frozenset(Scope(s) for s in token.scopes),
+        token_id=token.id,
+        last_used_at=token.last_used_at,
+    )
+
+
+async def touch_token(ctx: Ctx, token_id: int) -> None:
+    await ctx.session.execute(
+        update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=ctx.clock.now())
+    )
 
 
 async def revoke_token(ctx: Ctx, token_id: int) -> ApiToken:

@@ -10,7 +10,7 @@ from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from libcard.access.scopes import Scope
-from libcard.access.service import authenticate
+from libcard.access.service import authenticate, touch_token
 from libcard.context import Ctx
 from libcard.errors import Forbidden, Unauthenticated
 from libcard.kit.i18n import negotiate
@@ -45,6 +45,10 @@ class Api:
                     scope=scope.value,
                 )
             yield ctx.as_actor(caller.actor)
+        if caller.needs_touch(self.runtime.clock.now()):
+            # For the admin page's "last used"; a unit of its own, at most hourly.
+            async with self.runtime.unit() as ctx:
+                await touch_token(ctx, caller.token_id)
 
     def language(self, fallback: str) -> str:
         return negotiate(self.request.headers.get("accept-language"), fallback)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
+from tests.e2e.desk_support import Desk, StaffUsers, set_up_staff
 from tests.e2e.support import (
     AXE_JS,
     CHROMIUM,
@@ -97,3 +98,25 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if isinstance(server, LibcardServer) and call.when == "call" and call.excinfo is not None:
         report.sections.append(("libcard serve log (end)", server.log_tail()))  # type: ignore[attr-defined]
     return report
+
+
+# --- the lending desk (tests/e2e/test_desk_*.py) -------------------------------------------
+
+
+@pytest.fixture(scope="package")
+def staff_users(browser: Browser, libcard: LibcardServer, admin: Admin) -> StaffUsers:
+    """A desk user, a supervisor and an administrator of Nordby, each logged in once (a
+    one-time code works once per 30 s step); tests take their browsers' saved state."""
+    return set_up_staff(browser, libcard)
+
+
+@pytest.fixture
+def desk(
+    browser: Browser,
+    libcard: LibcardServer,
+    staff_users: StaffUsers,
+    request: pytest.FixtureRequest,
+) -> Iterator[Desk]:
+    helper = Desk(browser, libcard.base_url, request.node.name, staff_users)
+    yield helper
+    helper.close()

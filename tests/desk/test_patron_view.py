@@ -206,3 +206,11 @@ async def test_a_patron_not_yet_activated_can_get_a_new_letter(desk: DeskHarness
     )
     assert letter.status_code == 200
     assert waiting.ecard in letter.text
+
+
+async def test_an_id_too_large_for_the_database_is_a_page_not_found(desk: DeskHarness) -> None:
+    client = await _desk_client(desk)
+    for path in ("/desk/patrons/99999999999999999999", "/desk/payments/-1/receipt"):
+        page = await client.get(path)
+        assert page.status_code == 404, path
+        assert "<html" in page.text

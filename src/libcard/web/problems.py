@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from libcard.errors import LibcardError, TooManyAttempts
+from libcard.errors import LibcardError, NotFound, TooManyAttempts
 
 log = logging.getLogger("libcard.web")
 PROBLEM_TYPE = "urn:libcard:problem:{code}"
@@ -66,7 +66,10 @@ def install(app: FastAPI, html: HtmlErrorPage | None = None) -> None:
         return problem(error.status, error.code, error.title, error.message, **extra)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, error: RequestValidationError) -> Response:
+        if html is not None and _wants_page(request):
+            # Pages validate only ids in their paths: one out of range names nothing there.
+            return html(request, NotFound("not_found", "There is no such page."))
         errors = [
             {
                 "where": ".".join(str(part) for part in item.get("loc", ())),

@@ -23,6 +23,7 @@ from libcard.cards.service import (
 from libcard.context import Ctx
 from libcard.errors import Conflict, InvalidInput, LibcardError
 from libcard.kit.i18n import N_
+from libcard.web.api.deps import IdPath
 from libcard.web.desk.patron_routes import patron_page
 from libcard.web.desk.render import add_messages, redirect
 from libcard.web.desk.visit import DeskVisit, staff_visit
@@ -110,22 +111,22 @@ async def _replace(ctx: Ctx, card: Card, form: Form, note: str) -> str:
 
 
 @router.post("/desk/cards/{card_id}/lost")
-async def card_lost(request: Request, card_id: int) -> Response:
+async def card_lost(request: Request, card_id: IdPath) -> Response:
     return await _card_action(request, card_id, "lost", _lost)
 
 
 @router.post("/desk/cards/{card_id}/stolen")
-async def card_stolen(request: Request, card_id: int) -> Response:
+async def card_stolen(request: Request, card_id: IdPath) -> Response:
     return await _card_action(request, card_id, "stolen", _stolen)
 
 
 @router.post("/desk/cards/{card_id}/replace")
-async def card_replace(request: Request, card_id: int) -> Response:
+async def card_replace(request: Request, card_id: IdPath) -> Response:
     return await _card_action(request, card_id, "replace", _replace)
 
 
 @router.post("/desk/patrons/{patron_id}/cards")
-async def issue_physical(request: Request, patron_id: int) -> Response:
+async def issue_physical(request: Request, patron_id: IdPath) -> Response:
     """A first (or another) physical library card, handed over now: active at once."""
     visit = await staff_visit(request)
     form = await read_form(request)

@@ -24,6 +24,7 @@ from libcard.kit.secrets import new_token
 from libcard.patrons.service import get_patron, patron_policy
 from libcard.policy.rules import BlockCode
 from libcard.staff.roles import StaffRole
+from libcard.web.api.deps import IdPath
 from libcard.web.desk.render import add_messages, error_page, message_for, redirect, render
 from libcard.web.desk.visit import DeskVisit, staff_visit
 from libcard.web.portal.forms import read_form
@@ -175,13 +176,13 @@ def _card_number(view: AccountView) -> str | None:
 
 
 @router.get("/desk/patrons/{patron_id}/fees")
-async def fees_page(request: Request, patron_id: int) -> Response:
+async def fees_page(request: Request, patron_id: IdPath) -> Response:
     visit = await staff_visit(request)
     return await _fees_page(visit, patron_id, done=request.query_params.get("done"))
 
 
 @router.post("/desk/patrons/{patron_id}/payments")
-async def take_payment(request: Request, patron_id: int) -> Response:
+async def take_payment(request: Request, patron_id: IdPath) -> Response:
     """Any staff role takes money; it settles the ticked fees, or the oldest first."""
     visit = await staff_visit(request)
     form = await read_form(request)
@@ -251,17 +252,17 @@ async def _refused(
 
 
 @router.post("/desk/fees/{fee_id}/waive")
-async def waive_fee(request: Request, fee_id: int) -> Response:
+async def waive_fee(request: Request, fee_id: IdPath) -> Response:
     return await _fee_action(request, fee_id, "waive", waive)
 
 
 @router.post("/desk/fees/{fee_id}/refund")
-async def refund_fee(request: Request, fee_id: int) -> Response:
+async def refund_fee(request: Request, fee_id: IdPath) -> Response:
     return await _fee_action(request, fee_id, "refund", refund)
 
 
 @router.get("/desk/payments/{payment_id}/receipt")
-async def receipt_page(request: Request, payment_id: int) -> Response:
+async def receipt_page(request: Request, payment_id: IdPath) -> Response:
     visit = await staff_visit(request)
     try:
         async with visit.unit(readonly=True) as ctx:

@@ -30,6 +30,7 @@ from libcard.patrons.service import update_patron
 from libcard.policy.branches import list_branches
 from libcard.policy.rules import PERSONAL_FIELDS, Action, BlockCode, FieldOwner, may_write
 from libcard.staff.roles import ACTOR_KIND
+from libcard.web.api.deps import IdPath
 from libcard.web.desk.find_routes import birth_day
 from libcard.web.desk.render import add_messages, form_error, redirect, render
 from libcard.web.desk.visit import DeskVisit, staff_visit
@@ -389,7 +390,7 @@ async def patron_page(
 
 
 @router.get("/desk/patrons/{patron_id}")
-async def patron_view(request: Request, patron_id: int) -> Response:
+async def patron_view(request: Request, patron_id: IdPath) -> Response:
     visit = await staff_visit(request)
     page = await load_patron_page(visit, patron_id)
     scanned = request.query_params.get("scanned", "")
@@ -403,7 +404,7 @@ async def patron_view(request: Request, patron_id: int) -> Response:
 
 
 @router.post("/desk/patrons/{patron_id}/pin-unlock")
-async def unlock(request: Request, patron_id: int) -> Response:
+async def unlock(request: Request, patron_id: IdPath) -> Response:
     """R6: the lockout is lifted only by staff who checked a valid photo ID, and which kind."""
     visit = await staff_visit(request)
     form = await read_form(request)
@@ -434,7 +435,7 @@ def block_end(text: str, timezone: str) -> datetime | None:
 
 
 @router.post("/desk/patrons/{patron_id}/blocks")
-async def place_block(request: Request, patron_id: int) -> Response:
+async def place_block(request: Request, patron_id: IdPath) -> Response:
     """R14e: a staff block with a reason the patron reads, and an optional end date."""
     visit = await staff_visit(request)
     form = await read_form(request)
@@ -455,7 +456,7 @@ async def place_block(request: Request, patron_id: int) -> Response:
 
 
 @router.post("/desk/patrons/{patron_id}/blocks/{block_id}/lift")
-async def lift(request: Request, patron_id: int, block_id: int) -> Response:
+async def lift(request: Request, patron_id: IdPath, block_id: IdPath) -> Response:
     """A staff block or a retained card's block, lifted with a note. Only blocks of this
     patron that hold now: the block id of anyone else's account is "not found"."""
     visit = await staff_visit(request)
@@ -564,13 +565,13 @@ async def _address_page(
 
 
 @router.get("/desk/patrons/{patron_id}/address")
-async def address_page(request: Request, patron_id: int) -> Response:
+async def address_page(request: Request, patron_id: IdPath) -> Response:
     visit = await staff_visit(request)
     return await _address_page(visit, patron_id)
 
 
 @router.post("/desk/patrons/{patron_id}/address")
-async def save_address(request: Request, patron_id: int) -> Response:
+async def save_address(request: Request, patron_id: IdPath) -> Response:
     """Only the address columns are taken from the form; whether the desk may write them is
     the service's decision (field ownership), so a forged form for a student is refused."""
     visit = await staff_visit(request)

@@ -26,6 +26,7 @@ from libcard.patrons.models import Patron
 from libcard.policy.models import Institution, PatronGroup
 from libcard.policy.rules import PERSONAL_FIELDS, may_write
 from libcard.policy.service import list_groups, policy_of
+from libcard.web.api.deps import IdPath
 from libcard.web.desk.render import add_messages, error_page, form_error, message_for, render
 from libcard.web.desk.visit import DeskVisit, staff_visit
 from libcard.web.portal.forms import Form, read_form
@@ -239,7 +240,7 @@ def _card_to_activate(view: AccountView) -> str:
 
 
 @router.post("/desk/patrons/{patron_id}/activation-letter")
-async def new_letter(request: Request, patron_id: int) -> Response:
+async def new_letter(request: Request, patron_id: IdPath) -> Response:
     """A new code for a patron who has not activated yet; the earlier codes stop working."""
     visit = await staff_visit(request)
     form = await read_form(request)

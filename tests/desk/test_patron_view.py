@@ -214,3 +214,16 @@ async def test_an_id_too_large_for_the_database_is_a_page_not_found(desk: DeskHa
         page = await client.get(path)
         assert page.status_code == 404, path
         assert "<html" in page.text
+
+
+async def test_a_refusal_page_keeps_the_staff_members_navigation_and_language(
+    desk: DeskHarness,
+) -> None:
+    other, _ = await desk.other_institution()
+    stranger = await desk.world.patron()
+    client = await desk.logged_in(await desk.staff("desk", institution_id=other))
+    client.headers["Accept-Language"] = "de"
+    page = await client.get(f"/desk/patrons/{stranger.id}")
+    assert page.status_code == 404
+    assert 'lang="de"' in page.text
+    assert 'action="/desk/logout"' in page.text

@@ -51,9 +51,9 @@ def create_app(runtime: Runtime, *, own_runtime: bool = False) -> FastAPI:
     )
     app.state.runtime = runtime
 
-    def html_error(request: Request, error: LibcardError) -> Response:
+    async def html_error(request: Request, error: LibcardError) -> Response:
         if desk_router.is_desk(request):
-            return desk_router.html_error(request, error)
+            return await desk_router.html_error(request, error)
         return portal_router.html_error(request, error)
 
     problems.install(app, html=html_error)

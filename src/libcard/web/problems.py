@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -46,7 +46,7 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
-HtmlErrorPage = Callable[[Request, LibcardError], Response]
+HtmlErrorPage = Callable[[Request, LibcardError], Awaitable[Response]]
 
 
 def _wants_page(request: Request) -> bool:
@@ -59,7 +59,7 @@ def install(app: FastAPI, html: HtmlErrorPage | None = None) -> None:
     @app.exception_handler(LibcardError)
     async def _libcard(request: Request, error: LibcardError) -> Response:
         if html is not None and _wants_page(request):
-            return html(request, error)
+            return await html(request, error)
         extra = _json_safe(error.details)
         if isinstance(error, TooManyAttempts):
             extra.setdefault("retry_after_seconds", 60)
@@ -69,7 +69,7 @@ def install(app: FastAPI, html: HtmlErrorPage | None = None) -> None:
     async def _invalid(request: Request, error: RequestValidationError) -> Response:
         if html is not None and _wants_page(request):
             # Pages validate only ids in their paths: one out of range names nothing there.
-            return html(request, NotFound("not_found", "There is no such page."))
+            return await html(request, NotFound("not_found", "There is no such page."))
         errors = [
             {
                 "where": ".".join(str(part) for part in item.get("loc", ())),
@@ -93,7 +93,7 @@ def install(app: FastAPI, html: HtmlErrorPage | None = None) -> None:
         if html is not None and _wants_page(request):
             page_error = LibcardError(code, str(error.detail))
             page_error.status = error.status_code
-            return html(request, page_error)
+            return await html(request, page_error)
         response = problem(error.status_code, code, str(error.detail), str(error.detail))
         response.headers.update(error.headers or {})  # e.g. Allow on a 405
         return response
@@ -105,5 +105,5 @@ def install(app: FastAPI, html: HtmlErrorPage | None = None) -> None:
         if html is not None and _wants_page(request):
             crash = LibcardError("internal_error", "Something went wrong on our side.")
             crash.status = 500
-            return html(request, crash)
+            return await html(request, crash)
         return problem(500, "internal_error", "Internal error", "Something went wrong on our side.")

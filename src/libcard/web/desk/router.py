@@ -22,6 +22,7 @@ from libcard.web.desk.visit import (
     PasswordChangeRequired,
     StaffLoginRequired,
     anonymous_desk_visit,
+    open_desk_visit,
 )
 
 ROUTE_MODULES = (
@@ -48,9 +49,14 @@ def is_desk(request: Request) -> bool:
     return request.url.path == "/desk" or request.url.path.startswith("/desk/")
 
 
-def html_error(request: Request, error: LibcardError) -> Response:
-    """An error page in the visitor's language; it needs no database, which may be the cause."""
-    return error_page(anonymous_desk_visit(request), error)
+async def html_error(request: Request, error: LibcardError) -> Response:
+    """An error page with the staff member's navigation and language; without them when the
+    database, which may be the cause, cannot say who is there."""
+    try:
+        visit = await open_desk_visit(request)
+    except Exception:  # any failure here must still give the page
+        visit = anonymous_desk_visit(request)
+    return error_page(visit, error)
 
 
 async def login_redirect(request: Request, refusal: Exception) -> Response:

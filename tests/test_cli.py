@@ -265,21 +265,16 @@ def test_staff_create_makes_the_first_administrator(
     assert "at least 10 characters" in weak.stderr
 
 
-def test_demo_lists_enrolled_staff_of_every_role(cli_env: dict[str, str], tmp_path: Path) -> None:
+def test_the_demo_desk_users_log_in_with_their_printed_keys(
+    server: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
     demo = _demo(cli_env, tmp_path)
     roles = {user["role"]: user for user in demo["staff"]}
     assert set(roles) == {"desk", "supervisor", "admin"}
     for user in roles.values():
         assert re.fullmatch(r"[A-Z2-7]{32}", user["totp_secret"])
         assert user["totp_uri"].startswith("otpauth://totp/")
-    assert demo["staff_password"]
-
-
-def test_the_demo_desk_users_log_in_with_their_printed_keys(
-    server: str, cli_env: dict[str, str], tmp_path: Path
-) -> None:
-    demo = _demo(cli_env, tmp_path)
-    admin = next(user for user in demo["staff"] if user["role"] == "admin")
+    admin = roles["admin"]
     with httpx.Client(base_url=server, timeout=10, headers={"Accept-Language": "en"}) as client:
         page = client.get("/desk/login")
         token = re.search(r'name="csrf" value="([^"]+)"', page.text)

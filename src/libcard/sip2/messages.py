@@ -381,11 +381,10 @@ class CheckoutRequest(ScMessage):
 
 
 @dataclass(frozen=True, kw_only=True)
-class CheckoutResponse(AcsMessage):
-    """12: `due_date` (AH) is free text by the spec ("any format"); `magnetic_media` and
-    `desensitize` are None for "U" (unknown)."""
+class _LoanResponse(AcsMessage):
+    """12 and 30 alike: `due_date` (AH) is free text by the spec ("any format");
+    `magnetic_media` and `desensitize` are None for "U" (unknown)."""
 
-    MESSAGE_ID = "12"
     ok: bool = fixed(OK)
     renewal_ok: bool = fixed(FLAG)
     magnetic_media: bool | None = fixed(MAYBE_FLAG)
@@ -405,6 +404,11 @@ class CheckoutResponse(AcsMessage):
     transaction_id: str | None = optional("BK")
     screen_messages: tuple[str, ...] = repeated("AF")
     print_lines: tuple[str, ...] = repeated("AG")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckoutResponse(_LoanResponse):
+    MESSAGE_ID = "12"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -459,27 +463,8 @@ class RenewRequest(ScMessage):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RenewResponse(AcsMessage):
+class RenewResponse(_LoanResponse):
     MESSAGE_ID = "30"
-    ok: bool = fixed(OK)
-    renewal_ok: bool = fixed(FLAG)
-    magnetic_media: bool | None = fixed(MAYBE_FLAG)
-    desensitize: bool | None = fixed(MAYBE_FLAG)
-    transaction_date: datetime = fixed(DATE)
-    institution_id: str = required("AO")
-    patron_identifier: str = required("AA")
-    item_identifier: str = required("AB")
-    title_identifier: str = required("AJ")
-    due_date: str = required("AH")
-    fee_type: int | None = optional("BT", VAR_FEE_TYPE)
-    security_inhibit: bool | None = optional("CI", VAR_FLAG)
-    currency_type: str | None = optional("BH")
-    fee_amount: str | None = optional("BV")
-    media_type: str | None = optional("CK")
-    item_properties: str | None = optional("CH")
-    transaction_id: str | None = optional("BK")
-    screen_messages: tuple[str, ...] = repeated("AF")
-    print_lines: tuple[str, ...] = repeated("AG")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,6 +7,7 @@ from libcard.cards.models import Card, PinCredential
 from libcard.collection.models import CollectionCase
 from libcard.db import Base
 from libcard.fees.models import Fee, FeeAction, Payment
+from libcard.loans.models import Item, Loan
 from libcard.notify.models import OutboundMail
 from libcard.patrons.models import Patron, SecretToken
 from libcard.policy.models import Branch, Institution, PatronGroup, Terminal
@@ -22,6 +23,8 @@ __all__ = [
     "Fee",
     "FeeAction",
     "Institution",
+    "Item",
+    "Loan",
     "OutboundMail",
     "Patron",
     "PatronGroup",

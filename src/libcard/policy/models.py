@@ -53,6 +53,10 @@ class PatronGroup(Base):
     max_wrong_pins: Mapped[int | None] = mapped_column(default=None)
     fee_block_threshold_minor: Mapped[int | None] = mapped_column(default=None)
     block_effects: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # Loan rules. Server defaults, so that groups made before loans existed migrate.
+    loan_days: Mapped[int] = mapped_column(default=28, server_default="28")
+    max_loans: Mapped[int] = mapped_column(default=50, server_default="50")
+    max_renewals: Mapped[int] = mapped_column(default=3, server_default="3")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -113,6 +113,9 @@ class Policy:
     card_replacement_fee_minor: int = 0
     field_owners: Mapping[str, FieldOwner] = field(default_factory=lambda: GENERIC_FIELD_OWNERS)
     block_effects: Mapping[str, frozenset[Action]] = field(default_factory=dict)
+    loan_days: int = 28
+    max_loans: int = 50
+    max_renewals: int = 3
 
     def effects_of(self, block_code: str) -> frozenset[Action]:
         """Blocks stop every action unless policy narrows them (R13)."""

@@ -73,6 +73,9 @@ def policy_of(institution: Institution, group: PatronGroup) -> Policy:
         card_replacement_fee_minor=group.card_replacement_fee_minor,
         field_owners=parse_owners(group.field_owners, group.code),
         block_effects=effects,
+        loan_days=group.loan_days,
+        max_loans=group.max_loans,
+        max_renewals=group.max_renewals,
     )
 
 

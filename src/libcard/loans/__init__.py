@@ -1,0 +1,1 @@
+"""Items and loans: the lendable copies, checkout, checkin and renewal."""

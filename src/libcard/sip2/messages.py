@@ -284,13 +284,19 @@ class PatronInformationResponse(AcsMessage):
 
 
 @dataclass(frozen=True, kw_only=True)
-class EndPatronSessionRequest(ScMessage):
-    MESSAGE_ID = "35"
+class _PatronRequest(ScMessage):
+    """35 and 25 alike: a date, the patron, and optionally the passwords."""
+
     transaction_date: datetime = fixed(DATE)
     institution_id: str = required("AO")
     patron_identifier: str = required("AA")
     terminal_password: str | None = optional("AC", secret=True)
     patron_password: str | None = optional("AD", secret=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndPatronSessionRequest(_PatronRequest):
+    MESSAGE_ID = "35"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -305,13 +311,8 @@ class EndSessionResponse(AcsMessage):
 
 
 @dataclass(frozen=True, kw_only=True)
-class PatronEnableRequest(ScMessage):
+class PatronEnableRequest(_PatronRequest):
     MESSAGE_ID = "25"
-    transaction_date: datetime = fixed(DATE)
-    institution_id: str = required("AO")
-    patron_identifier: str = required("AA")
-    terminal_password: str | None = optional("AC", secret=True)
-    patron_password: str | None = optional("AD", secret=True)
 
 
 @dataclass(frozen=True, kw_only=True)

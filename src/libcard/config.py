@@ -30,6 +30,18 @@ class Settings(BaseSettings):
     max_request_bytes: int = 64 * 1024
     log_level: str = "INFO"
 
+    # The SIP2 server for self-checkout machines (docs/sip2.md). Machines keep a connection
+    # open for hours and send a status message every few minutes, so idle means idle long.
+    sip2_enabled: bool = True
+    sip2_host: str = "127.0.0.1"
+    sip2_port: int = Field(default=6001, ge=0, le=65535)
+    sip2_idle_seconds: float = Field(default=600.0, ge=5, le=24 * 3600)
+    sip2_max_message_bytes: int = Field(default=16 * 1024, ge=512, le=1024 * 1024)
+    sip2_max_connections: int = Field(default=512, ge=1, le=100_000)
+    # TLS for SIP2: both set, or neither (plain TCP, for a machine on a trusted network).
+    sip2_tls_certfile: Path | None = None
+    sip2_tls_keyfile: Path | None = None
+
     # The language of pages before login when the browser asks for none of da, de, en.
     default_language: Literal["da", "de", "en"] = "da"
     # The address patrons reach libcard at; links in mail (password reset) start with it.
@@ -56,6 +68,9 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False  # upgrade a plain connection (port 587)
     smtp_tls: bool = False  # TLS from the first byte (port 465)
     smtp_timeout_seconds: float = 30.0
+    # The daily jobs (overdue fines, lost items) run in `serve` itself; turn off where
+    # `libcard worker` processes run them instead.
+    run_jobs: bool = True
 
     @field_validator("database_url")
     @classmethod

@@ -7,6 +7,7 @@ from libcard.cards.models import Card, PinCredential
 from libcard.collection.models import CollectionCase
 from libcard.db import Base
 from libcard.fees.models import Fee, FeeAction, Payment
+from libcard.jobs.models import JobRun
 from libcard.loans.models import Item, Loan
 from libcard.notify.models import OutboundMail
 from libcard.patrons.models import Patron, SecretToken
@@ -24,6 +25,7 @@ __all__ = [
     "FeeAction",
     "Institution",
     "Item",
+    "JobRun",
     "Loan",
     "OutboundMail",
     "Patron",

@@ -456,6 +456,7 @@ async def test_csv_import_reports_broken_rows_and_applies_the_rest(world: World)
         "B8;Short row;main\n"
         "B1;Twice;main;10;yes\n"
         "B9;Negative;main;-5;no\n"
+        "B11;Typo Millions;main;30000000,00;yes\n"
         "B10;Fine Too;main;5;no\n",
     )
     assert (report.created, report.updated) == (2, 0)
@@ -470,6 +471,7 @@ async def test_csv_import_reports_broken_rows_and_applies_the_rest(world: World)
         (10, "csv_columns", report.errors[7][2]),
         (11, "duplicate_barcode", "The barcode 'B1' appears already on line 2."),
         (12, "item_replacement_cost", report.errors[9][2]),
+        (13, "item_replacement_cost", report.errors[10][2]),
     ]
     assert all(message for _, _, message in report.errors)
     assert sorted(await _items(world)) == ["B1", "B10"]
@@ -480,6 +482,9 @@ async def test_csv_import_needs_the_header_and_staff(world: World) -> None:
     with pytest.raises(InvalidInput) as refused:
         await _import(world, "barcode;title\nB1;Book\n")
     assert refused.value.code == "csv_header"
+    with pytest.raises(InvalidInput) as empty:
+        await _import(world, "\ufeff")  # a spreadsheet's empty export: its byte-order mark
+    assert empty.value.code == "csv_header"
     async with world.runtime.unit(world.actor(ActorKind.TERMINAL)) as ctx:
         with pytest.raises(Forbidden):
             await import_items_csv(ctx, world.institution_id, CSV_TEXT)

@@ -5,6 +5,7 @@ Read-only; the desk prints receipts from here and lists waivers and refunds with
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from libcard.context import Ctx
 from libcard.errors import NotFound
 from libcard.fees.models import Fee, FeeAction, Payment
-from libcard.fees.rules import ActionKind
+from libcard.fees.rules import ActionKind, balance_delta
 from libcard.patrons.models import Patron
 from libcard.patrons.service import get_patron
 from libcard.policy.models import Branch
@@ -76,23 +77,31 @@ def _balance_until(
     cut: tuple[datetime, int, int], fees: Iterable[Fee], actions: Iterable[FeeAction]
 ) -> int:
     """The balance at `cut`, in the order the ledger keeps its history (fees.service.ledger_of):
-    charges before actions of the same moment, each by id. A refund leaves the debt as it is."""
-    charged = sum(fee.amount_minor for fee in fees if (fee.created_at, 0, fee.id) <= cut)
-    paid_or_waived = sum(
-        action.amount_minor
-        for action in actions
-        if action.kind != ActionKind.REFUND and (action.created_at, 1, action.id) <= cut
+    charges before actions of the same moment, each by id. A refund leaves the debt as it is;
+    a fee raised later counts with its first amount until each raise."""
+    actions = list(actions)
+    raised: dict[int, int] = defaultdict(int)
+    for action in actions:
+        if action.kind == ActionKind.CHARGE:
+            raised[action.fee_id] += action.amount_minor
+    charged = sum(
+        fee.amount_minor - raised[fee.id] for fee in fees if (fee.created_at, 0, fee.id) <= cut
     )
-    return charged - paid_or_waived
+    return charged + sum(
+        balance_delta(ActionKind(action.kind), action.amount_minor)
+        for action in actions
+        if (action.created_at, 1, action.id) <= cut
+    )
 
 
 async def fee_history(ctx: Ctx, patron_id: int) -> list[HistoryLine]:
-    """Every payment, waiver and refund on the patron's fees, newest first."""
+    """Every payment, waiver and refund on the patron's fees, newest first. The raises of an
+    overdue fine are not listed: the fee's amount shows them."""
     patron = await get_patron(ctx, patron_id)
     rows = await ctx.session.execute(
         select(FeeAction, Fee)
         .join(Fee, Fee.id == FeeAction.fee_id)
-        .where(FeeAction.patron_id == patron.id)
+        .where(FeeAction.patron_id == patron.id, FeeAction.kind != ActionKind.CHARGE.value)
         .order_by(FeeAction.created_at.desc(), FeeAction.id.desc())
     )
     return [HistoryLine(action, fee) for action, fee in rows.all()]

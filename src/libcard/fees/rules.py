@@ -21,6 +21,10 @@ class ActionKind(StrEnum):
     PAYMENT = "payment"
     WAIVER = "waiver"
     REFUND = "refund"
+    # A further charge on an existing fee: an overdue fine raised as the days pass. The fee's
+    # amount already includes it; the action says when the debt grew, so the balance's
+    # history (and the fee block's start) stays true.
+    CHARGE = "charge"
 
 
 class FeeState(StrEnum):
@@ -77,7 +81,7 @@ def fee_status(amount_minor: int, lines: Iterable[Line]) -> FeeStatus:
             paid += line.amount_minor
         elif line.kind is ActionKind.WAIVER:
             waived += line.amount_minor
-        else:
+        elif line.kind is ActionKind.REFUND:
             refunded += line.amount_minor
         if settled_at is None and paid + waived >= amount_minor:
             settled_at = line.at
@@ -125,6 +129,21 @@ class BalanceEvent:
 
     at: datetime
     delta_minor: int
+
+
+def balance_delta(kind: ActionKind, amount_minor: int) -> int:
+    """What an action does to the balance: a further charge adds, a payment or waiver takes
+    away, a refund gives money back and leaves the debt as it is."""
+    if kind is ActionKind.CHARGE:
+        return amount_minor
+    if kind is ActionKind.REFUND:
+        return 0
+    return -amount_minor
+
+
+def first_charge(amount_minor: int, lines: Iterable[Line]) -> int:
+    """The amount a fee was charged with at first: today's amount less its further charges."""
+    return amount_minor - sum(line.amount_minor for line in lines if line.kind is ActionKind.CHARGE)
 
 
 def balance_of(events: Iterable[BalanceEvent]) -> int:

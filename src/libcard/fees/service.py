@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -25,7 +26,9 @@ from libcard.fees.rules import (
     OpenFee,
     PaymentMethod,
     allocate,
+    balance_delta,
     fee_status,
+    first_charge,
 )
 from libcard.kit.money import format_minor
 from libcard.patrons.service import get_patron, get_patron_for_update, patron_policy
@@ -113,22 +116,26 @@ async def ledger_of(ctx: Ctx, patron_id: int) -> Ledger:
         await ctx.session.scalars(select(FeeAction).where(FeeAction.patron_id == patron_id))
     ).all()
     lines: dict[int, list[Line]] = defaultdict(list)
-    keyed = [
-        ((fee.created_at, 0, fee.id), BalanceEvent(fee.created_at, fee.amount_minor))
-        for fee in fees
-    ]
+    keyed: list[tuple[tuple[datetime, int, int], BalanceEvent]] = []
     for action in actions:
         kind = ActionKind(action.kind)
         lines[action.fee_id].append(
             Line(kind, action.amount_minor, action.created_at, action.payment_id)
         )
-        if kind is not ActionKind.REFUND:  # a refund gives money back; the debt is unchanged
+        delta = balance_delta(kind, action.amount_minor)
+        if delta:  # a refund gives money back; the debt is unchanged
             keyed.append(
-                (
-                    (action.created_at, 1, action.id),
-                    BalanceEvent(action.created_at, -action.amount_minor),
-                )
+                ((action.created_at, 1, action.id), BalanceEvent(action.created_at, delta))
             )
+    # A fee raised later (an overdue fine) counts at first with what it was charged with; each
+    # raise is its own event when it happened.
+    keyed += [
+        (
+            (fee.created_at, 0, fee.id),
+            BalanceEvent(fee.created_at, first_charge(fee.amount_minor, lines[fee.id])),
+        )
+        for fee in fees
+    ]
     views = [FeeView(fee, fee_status(fee.amount_minor, lines[fee.id])) for fee in fees]
     events = [event for _, event in sorted(keyed, key=lambda pair: pair[0])]
     return Ledger(views, events)
@@ -338,3 +345,35 @@ async def _act(ctx: Ctx, fee: Fee, kind: ActionKind, amount: int, reason: str) -
     await ctx.session.flush()
     await record_on(ctx, f"fee:{kind.value}", fee, amount_minor=amount, reason=reason)
     return await fee_view(ctx, fee)
+
+
+async def raise_fee(ctx: Ctx, fee_id: int, amount_minor: int, reason: str) -> Fee:
+    """Raise a fee to `amount_minor` (an overdue fine growing day by day): the fee keeps one
+    line in the patron's list, and the ledger records the increase as a charge of its own,
+    so the balance's history says when the debt grew."""
+    if ctx.actor.kind not in CHARGERS:
+        raise Forbidden("forbidden_charge", "You may not charge fees.")
+    _check_amount(amount_minor)
+    fee = await get_fee(ctx, fee_id)
+    await get_patron_for_update(ctx, fee.patron_id)
+    await ctx.session.refresh(fee)  # as it stands now that the account is locked
+    increase = amount_minor - fee.amount_minor
+    if increase <= 0:
+        raise InvalidInput(
+            "fee_not_raised", "A fee can only be raised, not lowered; waive instead."
+        )
+    fee.amount_minor = amount_minor
+    ctx.session.add(
+        FeeAction(
+            fee_id=fee.id,
+            patron_id=fee.patron_id,
+            kind=ActionKind.CHARGE.value,
+            amount_minor=increase,
+            reason=reason.strip()[:500] or None,
+            actor_label=ctx.actor.label,
+            created_at=ctx.clock.now(),
+        )
+    )
+    await ctx.session.flush()
+    await record_on(ctx, "fee:raise", fee, amount_minor=amount_minor, increase_minor=increase)
+    return fee

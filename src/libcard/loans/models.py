@@ -40,6 +40,8 @@ class Loan(Base):
             sqlite_where=OPEN_LOAN,
         ),
         Index("ix_loan_patron_id_returned_at", "patron_id", "returned_at"),
+        # The fines and lost-item jobs walk the open loans by due date.
+        Index("ix_loan_due_at_open", "due_at", postgresql_where=OPEN_LOAN, sqlite_where=OPEN_LOAN),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -52,3 +54,9 @@ class Loan(Base):
     due_at: Mapped[datetime]
     renewals: Mapped[int] = mapped_column(default=0)
     returned_at: Mapped[datetime | None]
+    # Declared lost (overdue past the policy's lost_after_days). A lost loan stays open, so the
+    # item is lent to nobody else until it is checked in; its fine grows no more.
+    lost_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The loan's one overdue fine, raised as the days pass, and its replacement invoice.
+    fine_fee_id: Mapped[int | None] = mapped_column(ForeignKey("fee.id"), default=None)
+    replacement_fee_id: Mapped[int | None] = mapped_column(ForeignKey("fee.id"), default=None)

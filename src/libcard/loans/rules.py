@@ -1,4 +1,5 @@
-"""Loan rules as plain values: due dates in the institution's time zone, renewals, CSV values.
+"""Loan rules as plain values: due dates in the institution's time zone, renewals, overdue
+fines and lost items, CSV values.
 
 No session, clock or I/O here; `now` and the time zone's name come in as arguments.
 """
@@ -7,6 +8,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from libcard.policy.rules import Policy
 
 # A loan is due at the end of the local day: the last second before the next day begins.
 END_OF_DAY = time(23, 59, 59)
@@ -45,6 +48,47 @@ def may_borrow_more(open_loans: int, max_loans: int) -> bool:
 
 def is_overdue(due: datetime, now: datetime) -> bool:
     return now > due
+
+
+def days_overdue(due: datetime, at: datetime, timezone: str) -> int:
+    """How many local calendar days have begun since the due day: 1 from the first midnight
+    after the due date, whatever the hour, and however long a daylight-saving day is."""
+    if due.tzinfo is None or at.tzinfo is None:
+        raise ValueError("days_overdue needs aware datetimes")
+    if at <= due:
+        return 0
+    zone = ZoneInfo(timezone)
+    return max((at.astimezone(zone).date() - due.astimezone(zone).date()).days, 0)
+
+
+def overdue_fine(days: int, per_day_minor: int, cap_minor: int, grace_days: int) -> int:
+    """One loan's overdue fine after `days` days overdue. Within the grace days there is none;
+    once past them the fine counts from the first overdue day (grace 3 at 5.00 a day: nothing
+    on days 1–3, 20.00 on day 4), and it never passes the cap."""
+    if days <= grace_days or per_day_minor <= 0:
+        return 0
+    return min(days * per_day_minor, max(cap_minor, 0))
+
+
+def loan_fine(due: datetime, at: datetime, policy: Policy, timezone: str) -> int:
+    """The fine a loan due at `due` has earned by `at` under the patron group's policy."""
+    return overdue_fine(
+        days_overdue(due, at, timezone),
+        policy.fine_per_day_minor,
+        policy.fine_cap_minor,
+        policy.fine_grace_days,
+    )
+
+
+def fine_counted_until(now: datetime, lost_at: datetime | None) -> datetime:
+    """Until when a fine grows: now, or the moment the item was declared lost."""
+    return now if lost_at is None else min(now, lost_at)
+
+
+def is_lost(days: int, lost_after_days: int) -> bool:
+    """An item counts as lost once it is overdue by more than `lost_after_days` days: with 60,
+    on the 61st day."""
+    return days > lost_after_days
 
 
 TRUE_WORDS = frozenset({"yes", "true", "1"})

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from libcard.accounts.service import card_status
 from libcard.audit.service import record, record_on
@@ -30,7 +30,9 @@ from libcard.cards.service import find_card
 from libcard.cards.texts import REFUSALS
 from libcard.context import STAFF_KINDS, ActorKind, Ctx
 from libcard.errors import Conflict, Forbidden, InvalidInput, LibcardError, NotFound, RuleViolation
+from libcard.fees.service import MAX_AMOUNT_MINOR
 from libcard.kit.money import parse_amount
+from libcard.loans.fines import settle_at_checkin
 from libcard.loans.models import Item, Loan
 from libcard.loans.rules import (
     due_at,
@@ -85,8 +87,13 @@ def _title(text: str) -> str:
 
 
 def _cost(minor: int) -> int:
-    if minor < 0:
-        raise InvalidInput("item_replacement_cost", "A replacement cost cannot be negative.")
+    # The replacement invoice is a fee: the fee ledger's limit is the item's limit too.
+    if not 0 <= minor <= MAX_AMOUNT_MINOR:
+        raise InvalidInput(
+            "item_replacement_cost",
+            "A replacement cost is at least 0 and at most "
+            f"{MAX_AMOUNT_MINOR // 100:,} in the currency's main unit.",
+        )
     return minor
 
 
@@ -215,10 +222,11 @@ class ImportReport:
 
 
 def _reader(text: str) -> csv.DictReader[str]:
-    first = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
+    body = text.lstrip("\ufeff")
+    first = body.splitlines()[0] if body.strip() else ""
     # Spreadsheets in Danish write ";" (the comma is the decimal mark); others write ",".
     delimiter = max((";", ",", "\t"), key=first.count)
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter)
+    reader = csv.DictReader(io.StringIO(body), delimiter=delimiter)
     header = [name.strip().lower() for name in (reader.fieldnames or [])]
     missing = [name for name in CSV_COLUMNS if name not in header]
     if missing:
@@ -427,13 +435,16 @@ async def checkout(ctx: Ctx, card_number: str, item_barcode: str) -> Loan:
 
 
 async def checkin(ctx: Ctx, item_barcode: str, *, institution_id: int | None = None) -> Loan:
-    """Take the item back; the loan closes now. Overdue fines come with their own issue."""
+    """Take the item back; the loan closes now. An overdue fine is brought up to today and is
+    final from then on; a lost item's replacement invoice is cancelled, credited or kept as
+    the group's policy says (loans.fines)."""
     _require(ctx, LENDERS, "forbidden_loan", "You may not check items in.")
     item = await get_item_by_barcode(ctx, item_barcode, institution_id=institution_id)
     loan = await _open_loan(ctx, item.id, lock=True)
     if loan is None:
         raise Conflict("item_not_on_loan", f"The item {item.barcode!r} is not on loan.")
     now = ctx.clock.now()
+    await settle_at_checkin(ctx, loan, item, now)
     loan.returned_at = now
     await ctx.session.flush()
     await record_on(
@@ -443,6 +454,7 @@ async def checkin(ctx: Ctx, item_barcode: str, *, institution_id: int | None = N
         item_id=item.id,
         barcode=item.barcode,
         overdue=now > loan.due_at,
+        lost=loan.lost_at is not None,
     )
     return loan
 
@@ -480,6 +492,10 @@ async def renew(
         raise Conflict("item_not_on_loan", f"The item {item.barcode!r} is not on loan.")
     if patron_id is not None and loan.patron_id != patron_id:
         raise Conflict("item_on_loan", "This item is on loan to another patron.")
+    if loan.lost_at is not None:
+        raise RuleViolation(
+            "loan_lost", "This item is recorded as lost and cannot be renewed; bring it back."
+        )
     patron = await get_patron(ctx, loan.patron_id)
     now = ctx.clock.now()
     if patron.closed_at is not None:
@@ -522,3 +538,23 @@ async def loans_of(ctx: Ctx, patron_id: int, *, open_only: bool = True) -> list[
     if open_only:
         query = query.where(Loan.returned_at.is_(None))
     return list((await ctx.session.scalars(query.order_by(Loan.due_at, Loan.id))).all())
+
+
+# Built once: SIP2 asks on every patron message, and making a statement costs about as much
+# as running it.
+_OPEN_LOAN_COUNT = select(func.count()).where(
+    Loan.patron_id == bindparam("patron_id"), Loan.returned_at.is_(None)
+)
+
+
+async def count_open_loans(ctx: Ctx, patron_id: int) -> int:
+    """How many loans the patron has out, counted by the database rather than read."""
+    await get_patron(ctx, patron_id)
+    return int(await ctx.session.scalar(_OPEN_LOAN_COUNT, {"patron_id": patron_id}) or 0)
+
+
+async def open_loan_of(ctx: Ctx, item: Item) -> Loan | None:
+    """The item's open loan, if it is out."""
+    if not ctx.actor.may_see_institution(item.institution_id):
+        raise NotFound("item_not_found", f"No item with the barcode {item.barcode!r}.")
+    return await _open_loan(ctx, item.id)

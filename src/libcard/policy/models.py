@@ -57,6 +57,14 @@ class PatronGroup(Base):
     loan_days: Mapped[int] = mapped_column(default=28, server_default="28")
     max_loans: Mapped[int] = mapped_column(default=50, server_default="50")
     max_renewals: Mapped[int] = mapped_column(default=3, server_default="3")
+    # Overdue fines and lost items (see Policy for their meaning).
+    fine_per_day_minor: Mapped[int] = mapped_column(default=500, server_default="500")
+    fine_cap_minor: Mapped[int] = mapped_column(default=10000, server_default="10000")
+    fine_grace_days: Mapped[int] = mapped_column(default=0, server_default="0")
+    lost_after_days: Mapped[int] = mapped_column(default=60, server_default="60")
+    lost_item_returned: Mapped[str] = mapped_column(
+        String(16), default="cancel", server_default="cancel"
+    )
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

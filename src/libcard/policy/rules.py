@@ -100,6 +100,14 @@ class FeeBlockLift(StrEnum):
     BELOW_THRESHOLD = "below_threshold"
 
 
+class LostItemReturned(StrEnum):
+    """What becomes of a replacement invoice when the lost item comes back after all."""
+
+    CANCEL = "cancel"  # the unpaid part is waived; what was paid stays paid
+    CREDIT = "credit"  # cancelled in full: the unpaid part waived, the paid part refunded
+    KEEP = "keep"  # the invoice stands
+
+
 @dataclass(frozen=True)
 class Policy:
     """The effective policy for one patron group of one institution."""
@@ -116,6 +124,14 @@ class Policy:
     loan_days: int = 28
     max_loans: int = 50
     max_renewals: int = 3
+    # Overdue fines: per local day overdue, at most the cap per loan, none within the grace
+    # days (past them the fine counts from the first overdue day).
+    fine_per_day_minor: int = 500
+    fine_cap_minor: int = 10000
+    fine_grace_days: int = 0
+    # After this many days overdue the item counts as lost and a replacement invoice is made.
+    lost_after_days: int = 60
+    lost_item_returned: LostItemReturned = LostItemReturned.CANCEL
 
     def effects_of(self, block_code: str) -> frozenset[Action]:
         """Blocks stop every action unless policy narrows them (R13)."""

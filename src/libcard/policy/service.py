@@ -21,6 +21,7 @@ from libcard.policy.rules import (
     FeeBlockLift,
     FeeComparison,
     FieldOwner,
+    LostItemReturned,
     Policy,
     parse_effects,
     parse_owners,
@@ -51,8 +52,32 @@ GROUP_POLICY_FIELDS = frozenset(
         "max_wrong_pins",
         "fee_block_threshold_minor",
         "block_effects",
+        "loan_days",
+        "max_loans",
+        "max_renewals",
+        "fine_per_day_minor",
+        "fine_cap_minor",
+        "fine_grace_days",
+        "lost_after_days",
+        "lost_item_returned",
     }
 )
+# The largest amount a fine setting may name: more is a typo, not a library's fine.
+MAX_POLICY_AMOUNT_MINOR = 100_000_000
+# Whole-number group settings and the values each may take, in the words an admin reads.
+GROUP_NUMBER_RANGES: dict[str, tuple[int, int, str]] = {
+    "loan_days": (1, 365, "The loan period"),
+    "max_loans": (0, 1000, "The most items on loan"),
+    "max_renewals": (0, 100, "The most renewals of a loan"),
+    "fine_per_day_minor": (0, MAX_POLICY_AMOUNT_MINOR, "The overdue fine per day (in øre or cent)"),
+    "fine_cap_minor": (
+        0,
+        MAX_POLICY_AMOUNT_MINOR,
+        "The most one loan's overdue fine can reach (in øre or cent)",
+    ),
+    "fine_grace_days": (0, 365, "The grace days before an overdue fine"),
+    "lost_after_days": (1, 3650, "The days overdue before an item counts as lost"),
+}
 
 
 def policy_of(institution: Institution, group: PatronGroup) -> Policy:
@@ -76,6 +101,11 @@ def policy_of(institution: Institution, group: PatronGroup) -> Policy:
         loan_days=group.loan_days,
         max_loans=group.max_loans,
         max_renewals=group.max_renewals,
+        fine_per_day_minor=group.fine_per_day_minor,
+        fine_cap_minor=group.fine_cap_minor,
+        fine_grace_days=group.fine_grace_days,
+        lost_after_days=group.lost_after_days,
+        lost_item_returned=LostItemReturned(group.lost_item_returned),
     )
 
 
@@ -189,6 +219,19 @@ def _check_group_values(values: Mapping[str, Any]) -> None:
             _enum(FieldOwner, owner, f"owner of {name}")
     if values.get("block_effects") is not None:
         _check_effects(values["block_effects"])
+    for key, (low, high, what) in GROUP_NUMBER_RANGES.items():
+        if key in values:
+            _check_number(values[key], low, high, what)
+    if "lost_item_returned" in values:
+        _enum(LostItemReturned, values["lost_item_returned"], "choice for a returned lost item")
+
+
+def _check_number(value: Any, low: int, high: int, what: str) -> None:
+    # bool is an int to Python, but "true" days is a mistake, not a number.
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(
+            "invalid_policy", f"{what} must be a whole number from {low} to {high}, not {value!r}."
+        )
 
 
 def _check_effects(effects: Mapping[str, Any]) -> None:

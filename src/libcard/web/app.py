@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from libcard import __version__
 from libcard.errors import LibcardError
+from libcard.jobs.scheduler import JobScheduler
 from libcard.notify.sender import MailSender, transport_from
 from libcard.runtime import Runtime
 from libcard.web import problems
@@ -30,9 +31,16 @@ def create_app(runtime: Runtime, *, own_runtime: bool = False) -> FastAPI:
         mail_sender = MailSender(runtime, transport_from(runtime.settings))
         app.state.mail_sender = mail_sender
         mail_sender.start()
+        # The daily jobs, unless `libcard worker` processes run them (LIBCARD_RUN_JOBS=false).
+        scheduler = JobScheduler(runtime) if runtime.settings.run_jobs else None
+        app.state.job_scheduler = scheduler
+        if scheduler is not None:
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                await scheduler.stop()
             await mail_sender.stop()
             if own_runtime:
                 await runtime.close()

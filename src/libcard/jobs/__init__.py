@@ -1,0 +1,1 @@
+"""Jobs: the work libcard does on its own, daily or continuously, in `serve` or `libcard worker`."""

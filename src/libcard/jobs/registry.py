@@ -1,0 +1,106 @@
+"""The named jobs: what each does, and how often.
+
+A daily job runs once per day under the `job_run` lock (jobs.scheduler); the mail job is the
+outbox sender, which `serve` and `libcard worker` run continuously (notify.sender) and
+`libcard jobs run mail` runs once. Every job is idempotent: running it again on the same day
+changes nothing, and a day that was missed is caught up by the next run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from libcard.errors import NotFound
+from libcard.loans.fines import FinesReport, assess_overdue, declare_lost
+from libcard.notify.sender import deliver_pending, transport_from
+from libcard.runtime import Runtime
+
+# Loans per unit of work: each batch commits on its own, so a long run holds no lock for long.
+BATCH = 200
+
+
+class Cadence(StrEnum):
+    DAILY = "daily"  # once per day, in one process of all
+    CONTINUOUS = "continuous"  # a loop of its own in every serving process
+
+
+class Report(Protocol):
+    failures: int
+
+    def summary(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    cadence: Cadence
+    description: str
+    run: Callable[[Runtime, datetime], Awaitable[Report]]
+
+
+LoanBatch = Callable[..., Awaitable[FinesReport]]
+
+
+async def _in_batches(runtime: Runtime, now: datetime, work: LoanBatch) -> FinesReport:
+    total = FinesReport()
+    after = 0
+    while True:
+        async with runtime.unit() as ctx:
+            part = await work(ctx, now, after_id=after, limit=BATCH)
+        total.add(part)
+        if part.loans_seen < BATCH:
+            return total
+        after = part.last_loan_id
+
+
+async def overdue_fines(runtime: Runtime, now: datetime) -> FinesReport:
+    return await _in_batches(runtime, now, assess_overdue)
+
+
+async def lost_items(runtime: Runtime, now: datetime) -> FinesReport:
+    return await _in_batches(runtime, now, declare_lost)
+
+
+@dataclass
+class MailReport:
+    sent: int
+    failures: int = 0  # a failed mail is retried by the sender, not counted as the job's failure
+
+    def summary(self) -> str:
+        return f"mails sent: {self.sent}"
+
+
+async def send_mail(runtime: Runtime, now: datetime) -> MailReport:
+    return MailReport(await deliver_pending(runtime, transport_from(runtime.settings)))
+
+
+JOBS: dict[str, Job] = {
+    job.name: job
+    for job in (
+        Job(
+            "overdue_fines",
+            Cadence.DAILY,
+            "Charge or raise the overdue fine of every overdue loan.",
+            overdue_fines,
+        ),
+        Job(
+            "lost_items",
+            Cadence.DAILY,
+            "Declare long-overdue items lost and charge their replacement cost.",
+            lost_items,
+        ),
+        Job("mail", Cadence.CONTINUOUS, "Send the mail outbox.", send_mail),
+    )
+}
+DAILY_JOBS: tuple[Job, ...] = tuple(job for job in JOBS.values() if job.cadence is Cadence.DAILY)
+
+
+def job_named(name: str) -> Job:
+    job = JOBS.get(name.strip())
+    if job is None:
+        raise NotFound("job_not_found", f"No job {name!r}; the jobs are {', '.join(JOBS)}.")
+    return job

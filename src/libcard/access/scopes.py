@@ -21,6 +21,10 @@ class Scope(StrEnum):
     PAYMENTS_WRITE = "payments:write"
     BLOCKS_READ = "blocks:read"
     BLOCKS_WRITE = "blocks:write"
+    ITEMS_READ = "items:read"
+    ITEMS_WRITE = "items:write"  # create, change and import items
+    LOANS_READ = "loans:read"
+    LOANS_WRITE = "loans:write"  # check out, check in, renew
     AUDIT_READ = "audit:read"
     POLICY_READ = "policy:read"
     POLICY_WRITE = "policy:write"

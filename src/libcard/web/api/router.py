@@ -9,6 +9,8 @@ from libcard.web.api import (
     block_routes,
     card_routes,
     fee_routes,
+    item_routes,
+    loan_routes,
     patron_routes,
     policy_routes,
 )
@@ -21,6 +23,8 @@ def build() -> APIRouter:
         patron_routes,
         fee_routes,
         block_routes,
+        item_routes,
+        loan_routes,
         policy_routes,
         audit_routes,
     ):

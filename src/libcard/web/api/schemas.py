@@ -12,12 +12,20 @@ from libcard.cards.rules import CardKind
 from libcard.context import ActorKind
 from libcard.fees.rules import FeeType, PaymentMethod
 from libcard.kit.money import format_minor
-from libcard.policy.rules import Action, BlockCode, FeeBlockLift, FeeComparison, FieldOwner
+from libcard.policy.rules import (
+    Action,
+    BlockCode,
+    FeeBlockLift,
+    FeeComparison,
+    FieldOwner,
+    LostItemReturned,
+)
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Secret = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 MinorUnits = Annotated[int, Field(gt=0, le=100_000_000, description="Minor units (øre, cent).")]
+AmountOrZero = Annotated[int, Field(ge=0, le=100_000_000, description="Minor units (øre, cent).")]
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL; larger ones are refused up front
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
@@ -88,6 +96,16 @@ class GroupPolicyIn(Strict):
     max_wrong_pins: Annotated[int, Field(ge=1, le=20)] | None = None
     fee_block_threshold_minor: MinorUnits | None = None
     block_effects: dict[BlockCode, list[Action]] | None = None
+    loan_days: Annotated[int, Field(ge=1, le=365, description="Check-out to due date.")] | None = (
+        None
+    )
+    max_loans: Annotated[int, Field(ge=0, le=1000, description="0: cannot borrow.")] | None = None
+    max_renewals: Annotated[int, Field(ge=0, le=100)] | None = None
+    fine_per_day_minor: AmountOrZero | None = None
+    fine_cap_minor: AmountOrZero | None = None
+    fine_grace_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    lost_after_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+    lost_item_returned: LostItemReturned | None = None
 
 
 class GroupIn(GroupPolicyIn):
@@ -95,7 +113,23 @@ class GroupIn(GroupPolicyIn):
     name: Text200
 
 
-class EffectivePolicy(BaseModel):
+class LoanRules(BaseModel):
+    """A group's loan rules, overdue fines and lost items (the amounts are beside)."""
+
+    loan_days: int
+    max_loans: int
+    max_renewals: int
+    fine_grace_days: int = Field(description="Days overdue without a fine.")
+    lost_after_days: int = Field(description="Overdue by more than this: counted as lost.")
+    lost_item_returned: LostItemReturned = Field(
+        description="The replacement invoice of a lost item that comes back: `cancel` waives "
+        "the unpaid part, `credit` also refunds what was paid, `keep` lets it stand."
+    )
+
+
+class EffectivePolicy(LoanRules):
+    fine_per_day: Money
+    fine_cap: Money = Field(description="The most one loan's overdue fine can reach.")
     currency: str
     max_wrong_pins: int
     fee_block_threshold: Money
@@ -107,7 +141,9 @@ class EffectivePolicy(BaseModel):
     block_effects: dict[str, list[Action]]
 
 
-class GroupOut(BaseModel):
+class GroupOut(LoanRules):
+    fine_per_day_minor: int
+    fine_cap_minor: int
     id: int
     institution_id: int
     code: str
@@ -359,6 +395,101 @@ class PaymentOut(BaseModel):
     created_at: datetime
     balance: Money
     blocks: list[BlockOut] = Field(description="Blocks that still hold after this payment.")
+
+
+# --- items and loans --------------------------------------------------------------------
+
+Barcode = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    Field(description="An item barcode: letters, digits, dot, dash, underscore."),
+]
+CardNumber = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+
+
+class ItemIn(Strict):
+    barcode: Barcode
+    title: Text500
+    branch_id: Id
+    replacement_cost_minor: AmountOrZero
+    loanable: bool = True
+    institution_id: Id | None = Field(
+        default=None, description="Needed only with a token for every institution."
+    )
+
+
+class ItemChangeIn(Strict):
+    """What to change; a field left out (or null) stays as it is. A barcode is not changed."""
+
+    title: Text500 | None = None
+    branch_id: Id | None = None
+    replacement_cost_minor: AmountOrZero | None = None
+    loanable: bool | None = None
+
+
+class ItemOut(BaseModel):
+    id: int
+    institution_id: int
+    branch_id: int
+    barcode: str
+    title: str
+    replacement_cost: Money
+    loanable: bool
+    on_loan: bool
+    due_at: datetime | None = Field(description="When the open loan is due; null when in.")
+
+
+class ImportErrorOut(BaseModel):
+    line: int = Field(description="The line of the CSV text; the header is line 1.")
+    code: str
+    message: str
+
+
+class ImportReportOut(BaseModel):
+    created: int
+    updated: int
+    unchanged: int
+    errors: list[ImportErrorOut] = Field(description="Rows skipped, each with why.")
+
+
+class CheckoutIn(Strict):
+    card_number: CardNumber
+    item_barcode: Barcode
+
+
+class CheckinIn(Strict):
+    item_barcode: Barcode
+    institution_id: Id | None = Field(
+        default=None, description="Needed only with a token for every institution."
+    )
+
+
+class RenewIn(CheckinIn):
+    patron_id: Id | None = Field(
+        default=None, description="Whose loan it must be; another patron's is refused."
+    )
+
+
+class LoanItemOut(BaseModel):
+    id: int
+    barcode: str
+    title: str
+
+
+class LoanOut(BaseModel):
+    id: int
+    patron_id: int
+    institution_id: int
+    card_id: int
+    branch_id: int
+    item: LoanItemOut
+    checked_out_at: datetime
+    due_at: datetime
+    renewals: int
+    renewals_allowed: int = Field(description="The patron group's most renewals of a loan.")
+    overdue: bool = Field(description="Past its due date now, or returned after it.")
+    lost_at: datetime | None = Field(description="When the item was declared lost, if it was.")
+    returned_at: datetime | None
 
 
 # --- blocks, audit, tokens --------------------------------------------------------------

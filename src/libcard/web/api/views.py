@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from libcard.blocks import service as blocks
 from libcard.blocks.rules import Block
 from libcard.blocks.texts import describe
@@ -124,6 +126,9 @@ def group_out(institution: Institution, group: PatronGroup) -> s.GroupOut:
         card_replacement_fee=s.Money.of(policy.card_replacement_fee_minor, policy.currency),
         field_owners=dict(policy.field_owners),
         block_effects={code.value: sorted(policy.effects_of(code)) for code in BlockCode},
+        fine_per_day=s.Money.of(policy.fine_per_day_minor, policy.currency),
+        fine_cap=s.Money.of(policy.fine_cap_minor, policy.currency),
+        **_loan_rules(policy),
     )
     return s.GroupOut(
         id=group.id,
@@ -137,7 +142,15 @@ def group_out(institution: Institution, group: PatronGroup) -> s.GroupOut:
         fee_block_threshold_minor=group.fee_block_threshold_minor,
         block_effects=group.block_effects,
         effective=effective,
+        fine_per_day_minor=group.fine_per_day_minor,
+        fine_cap_minor=group.fine_cap_minor,
+        **_loan_rules(policy),
     )
+
+
+def _loan_rules(policy: Policy) -> dict[str, Any]:
+    # A group's loan rules are its own: stored and effective are the same values.
+    return {name: getattr(policy, name) for name in s.LoanRules.model_fields}
 
 
 async def account_blocks_out(

@@ -16,7 +16,14 @@ from libcard.context import ActorKind
 from libcard.errors import InvalidInput, LibcardError
 from libcard.kit.i18n import N_, translate
 from libcard.kit.money import format_minor, parse_amount
-from libcard.policy.rules import Action, BlockCode, FieldOwner, Policy, parse_effects
+from libcard.policy.rules import (
+    Action,
+    BlockCode,
+    FieldOwner,
+    LostItemReturned,
+    Policy,
+    parse_effects,
+)
 from libcard.staff.roles import StaffRole
 from libcard.web.desk.render import form_error, render
 from libcard.web.desk.visit import DeskVisit, staff_visit
@@ -97,10 +104,31 @@ SCOPE_LABELS = {
     Scope.PAYMENTS_WRITE.value: N_("Record payments"),
     Scope.BLOCKS_READ.value: N_("Read blocks"),
     Scope.BLOCKS_WRITE.value: N_("Place and lift blocks"),
+    Scope.ITEMS_READ.value: N_("Look up items"),
+    Scope.ITEMS_WRITE.value: N_("Add, change and import items"),
+    Scope.LOANS_READ.value: N_("Read loans"),
+    Scope.LOANS_WRITE.value: N_("Check out, check in and renew loans"),
     Scope.AUDIT_READ.value: N_("Read the audit log"),
     Scope.POLICY_READ.value: N_("Read policy"),
     Scope.POLICY_WRITE.value: N_("Change policy"),
     Scope.TOKENS_WRITE.value: N_("Make and revoke API tokens"),
+}
+# What becomes of a replacement invoice when the lost item comes back after all.
+LOST_RETURNED_LABELS = {
+    LostItemReturned.CANCEL.value: N_("Cancel what is unpaid"),
+    LostItemReturned.CREDIT.value: N_("Cancel it in full and refund what was paid"),
+    LostItemReturned.KEEP.value: N_("Keep the invoice"),
+}
+LOST_RETURNED_HINTS = {
+    LostItemReturned.CANCEL.value: N_(
+        "The unpaid part of the invoice is waived; what the patron has paid stays paid."
+    ),
+    LostItemReturned.CREDIT.value: N_(
+        "The unpaid part is waived and what the patron has paid is refunded to them."
+    ),
+    LostItemReturned.KEEP.value: N_(
+        "The invoice stands: the patron still owes the replacement cost."
+    ),
 }
 NAMES: dict[str, Mapping[str, str]] = {
     "actions": ACTION_LABELS,
@@ -111,6 +139,8 @@ NAMES: dict[str, Mapping[str, str]] = {
     "role_hints": ROLE_HINTS,
     "token_actors": TOKEN_ACTORS,
     "scopes": SCOPE_LABELS,
+    "lost_returned": LOST_RETURNED_LABELS,
+    "lost_returned_hints": LOST_RETURNED_HINTS,
     "languages": LANGUAGE_NAMES,  # each in its own language: not translated
 }
 
@@ -219,7 +249,14 @@ def whole_number(
 
 
 def amount(
-    form: Form, name: str, label: str, currency: str, *, above_zero: bool, optional: bool = False
+    form: Form,
+    name: str,
+    label: str,
+    currency: str,
+    *,
+    above_zero: bool,
+    optional: bool = False,
+    at_most: int | None = None,
 ) -> int | None:
     """An amount typed in major units (225.00, or 225,00 as many people write it)."""
     raw = form.get(name).strip().replace(" ", "")
@@ -239,6 +276,13 @@ def amount(
         if not above_zero:
             limit = N_("%(label)s: the amount cannot be negative.")
         raise FieldError(name, label, limit)
+    if at_most is not None and minor > at_most:
+        raise FieldError(
+            name,
+            label,
+            N_("%(label)s: at most %(most)s."),
+            most=format_minor(at_most, currency),
+        )
     return minor
 
 

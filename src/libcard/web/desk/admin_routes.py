@@ -23,10 +23,14 @@ from libcard.policy.rules import (
     BlockCode,
     FeeBlockLift,
     FeeComparison,
+    LostItemReturned,
+    Policy,
     parse_effects,
     parse_owners,
 )
 from libcard.policy.service import (
+    GROUP_NUMBER_RANGES,
+    MAX_POLICY_AMOUNT_MINOR,
     create_group,
     get_group,
     get_institution,
@@ -237,6 +241,7 @@ def _group_values(current: Institution, group: PatronGroup | None) -> dict[str, 
             "owners": {name: owner.value for name, owner in GENERIC_FIELD_OWNERS.items()},
             "modes": dict.fromkeys(inherited, "institution"),
             "effects": inherited,
+            **_loan_values(Policy(), current.currency),
             "reason": "",
         }
     own = _stored_group_effects(group) or {}
@@ -256,8 +261,63 @@ def _group_values(current: Institution, group: PatronGroup | None) -> dict[str, 
         # A code that follows the institution starts from the institution's boxes when
         # switched to "own", so nothing changes until a box is changed too.
         "effects": {code: own.get(code, actions) for code, actions in inherited.items()},
+        **_loan_values(policy_of(current, group), current.currency),
         "reason": "",
     }
+
+
+# The group's loan rules on its form: whole numbers (field = setting), then amounts typed in
+# major units (field, setting in minor units, label).
+LOAN_NUMBERS = (
+    ("loan_days", N_("Loan period in days")),
+    ("max_loans", N_("Most items on loan at once")),
+    ("max_renewals", N_("Most renewals of a loan")),
+    ("fine_grace_days", N_("Days without a fine after the due date")),
+    ("lost_after_days", N_("Days overdue before an item counts as lost")),
+)
+LOAN_AMOUNTS = (
+    ("fine_per_day", "fine_per_day_minor", N_("Overdue fine per day")),
+    ("fine_cap", "fine_cap_minor", N_("Most overdue fine per loan")),
+)
+
+
+def _loan_values(policy: Policy, currency: str) -> dict[str, Any]:
+    values: dict[str, Any] = {name: str(getattr(policy, name)) for name, _ in LOAN_NUMBERS}
+    for name, setting, _ in LOAN_AMOUNTS:
+        values[name] = format_minor(getattr(policy, setting), currency)
+    values["lost_item_returned"] = policy.lost_item_returned.value
+    return values
+
+
+def _loan_settings(form: Form, currency: str) -> dict[str, Any]:
+    """The loan rules of a group form; each number within what the policy service allows."""
+    settings: dict[str, Any] = {}
+    for name, label in LOAN_NUMBERS:
+        low, high, _ = GROUP_NUMBER_RANGES[name]
+        settings[name] = whole_number(form, name, label, low=low, high=high)
+    for name, setting, label in LOAN_AMOUNTS:
+        settings[setting] = amount(
+            form, name, label, currency, above_zero=False, at_most=MAX_POLICY_AMOUNT_MINOR
+        )
+    settings["lost_item_returned"] = choice(
+        form,
+        "lost_item_returned",
+        N_("Replacement invoice when a lost item comes back"),
+        tuple(LostItemReturned),
+    )
+    return settings
+
+
+LOAN_FORM_FIELDS = (
+    *(name for name, _ in LOAN_NUMBERS),
+    *(name for name, _, _ in LOAN_AMOUNTS),
+    "lost_item_returned",
+)
+LOAN_SETTINGS = (
+    *(name for name, _ in LOAN_NUMBERS),
+    *(setting for _, setting, _ in LOAN_AMOUNTS),
+    "lost_item_returned",
+)
 
 
 def _group_submitted(form: Form) -> dict[str, Any]:
@@ -271,6 +331,7 @@ def _group_submitted(form: Form) -> dict[str, Any]:
         "owners": {name: form.get(f"owner.{name}") for name in PERSONAL_FIELDS},
         "modes": {code.value: form.get(f"mode.{code.value}") for code in BlockCode},
         "effects": ticked_effects(form),
+        **{name: form.get(name) for name in LOAN_FORM_FIELDS},
         "reason": form.get("reason"),
     }
 
@@ -299,6 +360,7 @@ def _group_settings(form: Form, currency: str) -> dict[str, Any]:
             form, "threshold", N_("Fee block threshold"), currency, above_zero=True, optional=True
         ),
         "block_effects": ticked_effects(form, own) if own else None,
+        **_loan_settings(form, currency),
     }
 
 
@@ -313,6 +375,7 @@ def _group_changes(settings: dict[str, Any], group: PatronGroup) -> dict[str, An
         "max_wrong_pins": group.max_wrong_pins,
         "fee_block_threshold_minor": group.fee_block_threshold_minor,
         "block_effects": _stored_group_effects(group),
+        **{name: getattr(group, name) for name in LOAN_SETTINGS},
     }
     return {key: value for key, value in settings.items() if value != stored[key]}
 
@@ -345,6 +408,7 @@ async def _group_page(
         "inherited": effective_effects(current.block_effects),
         "values": values or _group_values(current, group),
         "modes": MODES,
+        "example_fine": format_minor(500, current.currency),
         "done": done,
     }
     if error is not None:

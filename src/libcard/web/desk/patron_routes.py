@@ -140,6 +140,13 @@ EVENT_LABELS: dict[str, str] = {
     "fee:pay": N_("Payment"),
     "fee:waiver": N_("Fee waived"),
     "fee:refund": N_("Refund"),
+    "fee:raise": N_("Overdue fine raised"),
+    "loan:checkout": N_("Checked out"),
+    "loan:checkin": N_("Checked in"),
+    "loan:renew": N_("Renewed"),
+    "loan:fine": N_("Overdue fine"),
+    "loan:lost": N_("Item recorded as lost"),
+    "loan:lost_returned": N_("Lost item returned"),
     "collection:hand_over": N_("Debt handed to collection"),
     "collection:paid_in_full": N_("Collection paid in full"),
 }

@@ -116,8 +116,9 @@ async def _pg_admin(admin_url: str, sql: str) -> None:
         await engine.dispose()
 
 
-async def prepare(backend: str) -> Target:
-    """Make an empty database for `backend` and migrate it to the current schema."""
+async def prepare(backend: str, database: str = BENCH_DATABASE) -> Target:
+    """Make an empty database for `backend` (on PostgreSQL named `database`) and migrate it to
+    the current schema."""
     workdir = Path(tempfile.mkdtemp(prefix=f"libcard-bench-{backend}-"))
     if backend == "sqlite":
         target = Target("sqlite", f"sqlite+aiosqlite:///{workdir / 'bench.sqlite3'}", workdir)
@@ -127,12 +128,12 @@ async def prepare(backend: str) -> Target:
             shutil.rmtree(workdir, ignore_errors=True)
             raise RuntimeError(f"PostgreSQL needs {' or '.join(POSTGRES_ENV)}")
         admin_url = async_url(server)
-        url = make_url(admin_url).set(database=BENCH_DATABASE)
+        url = make_url(admin_url).set(database=database)
         target = Target(
             "postgres", url.render_as_string(hide_password=False), workdir, admin_url=admin_url
         )
-        await _pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-        await _pg_admin(admin_url, f'CREATE DATABASE "{BENCH_DATABASE}"')
+        await _pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await _pg_admin(admin_url, f'CREATE DATABASE "{database}"')
     else:
         raise ValueError(f"unknown backend {backend!r}")
     await upgrade_async(target.url)
@@ -147,9 +148,8 @@ async def discard(target: Target, *, keep: bool = False) -> None:
         if target.backend == "sqlite":
             return
     elif target.admin_url is not None:
-        await _pg_admin(
-            target.admin_url, f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)'
-        )
+        database = make_url(target.url).database
+        await _pg_admin(target.admin_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     shutil.rmtree(target.workdir, ignore_errors=True)
 
 
@@ -171,9 +171,18 @@ class Loaded:
             self.card_prefix, self.first_serial + index, self.card_number_length
         )
 
+    def pin(self, index: int) -> str:
+        """The PIN of the `index`-th loaded patron."""
+        return pin_of(index)
+
     @property
     def total_rows(self) -> int:
         return sum(self.rows.values())
+
+
+def pin_of(index: int) -> str:
+    # Known to the load generators (SIP2 sends the PIN), spread over all 10 000 PINs.
+    return f"{(index * 7919 + 1234) % 10_000:04d}"
 
 
 def _chunks(
@@ -277,7 +286,7 @@ async def load(runtime: Runtime, patrons: int = 100_000, *, seed: int = 1) -> Lo
             rows["pin_credential"].append(
                 {
                     "patron_id": pid,
-                    "digest": keyring.digest(PIN, f"{rng.randrange(10_000):04d}"),
+                    "digest": keyring.digest(PIN, pin_of(index)),
                     "changed_at": created,
                     "wrong_in_a_row": 0,
                     "last_wrong_at": None,

@@ -6,11 +6,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import bindparam, select
+
 from libcard.audit.service import record_on
 from libcard.blocks.rules import Block, decide
 from libcard.blocks.service import account_blocks
 from libcard.cards.models import Card
-from libcard.cards.rules import PHYSICAL_KINDS, CardKind, CardState
+from libcard.cards.rules import (
+    PHYSICAL_KINDS,
+    CardKind,
+    CardState,
+    check_number_format,
+    normalise_number,
+)
 from libcard.cards.service import (
     cards_of,
     find_card,
@@ -200,12 +208,54 @@ class CardStatus:
     balance_minor: int
 
 
+@dataclass(frozen=True)
+class Holding:
+    """A card with its holder, the holder's group and institution, and their policy."""
+
+    card: Card
+    patron: Patron
+    group: PatronGroup
+    institution: Institution
+    policy: Policy
+
+
+# Built once: making a statement costs about as much as running it.
+_HOLDING = (
+    select(Card, Patron, PatronGroup, Institution)
+    .join(Patron, Patron.id == Card.patron_id)
+    .join(PatronGroup, PatronGroup.id == Patron.group_id)
+    .join(Institution, Institution.id == PatronGroup.institution_id)
+    .where(Card.number == bindparam("number"))
+)
+
+
+async def find_holding(ctx: Ctx, number: str) -> Holding:
+    """`find_card`, with the patron, group and institution read in the same query: a card
+    number is asked for far more often than anything else (every self-checkout message).
+    Raises what `find_card` raises."""
+    normalised = normalise_number(number)
+    check_number_format(normalised)
+    row = (await ctx.session.execute(_HOLDING, {"number": normalised})).first()
+    # The row keeps patron, group and institution in the session's identity map, so the
+    # calls below find them there without another query. Cards found by other means (a
+    # health card's digest) and every refusal take find_card's own way.
+    card = row[0] if row is not None else await find_card(ctx, number)
+    if not ctx.actor.may_see_patron(card.patron_id, card.institution_id):
+        card = await find_card(ctx, number)  # raises NotFound, exactly as find_card does
+    patron = await get_patron(ctx, card.patron_id)
+    institution, group, policy = await policy_for_group(ctx, patron.group_id)
+    return Holding(card, patron, group, institution, policy)
+
+
 async def card_status(ctx: Ctx, number: str, *, note_refusal: bool = True) -> CardStatus:
     """The decision. A refused card's use is logged for staff (R10) unless the caller does
     that in a unit of its own (`note_refusal=False`, for read-only units)."""
-    card = await find_card(ctx, number)
-    patron = await get_patron(ctx, card.patron_id)
-    institution, group, _ = await policy_for_group(ctx, patron.group_id)
+    return await status_of(ctx, await find_holding(ctx, number), note_refusal=note_refusal)
+
+
+async def status_of(ctx: Ctx, holding: Holding, *, note_refusal: bool = True) -> CardStatus:
+    """The decision for a card found already (`find_holding`), as `card_status` makes it."""
+    card, patron = holding.card, holding.patron
     state = state_now(ctx, card)
     refusal: str | None = None
     now = ctx.clock.now()
@@ -217,10 +267,19 @@ async def card_status(ctx: Ctx, number: str, *, note_refusal: bool = True) -> Ca
         refusal = f"card_{state.value}"
     if note_refusal and refusal_is_noted(ctx, state):
         await note_refused_use(ctx, card, "status")
-    blocks, policy, ledger = await account_blocks(ctx, patron)
+    blocks, policy, ledger = await account_blocks(ctx, patron, holding.policy)
     may = decide(blocks, card_usable=refusal is None)
     return CardStatus(
-        card, state, patron, group, institution, policy, blocks, may, refusal, ledger.balance_minor
+        card,
+        state,
+        patron,
+        holding.group,
+        holding.institution,
+        policy,
+        blocks,
+        may,
+        refusal,
+        ledger.balance_minor,
     )
 
 

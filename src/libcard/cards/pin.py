@@ -20,6 +20,7 @@ from libcard.patrons.credentials import check_own_password
 from libcard.patrons.models import Patron
 from libcard.patrons.rules import check_pin
 from libcard.patrons.service import get_patron, patron_policy
+from libcard.policy.rules import Policy
 
 PIN = "pin"
 VERIFIERS = frozenset(STAFF_KINDS | {ActorKind.TERMINAL, ActorKind.SERVICE, ActorKind.SYSTEM})
@@ -60,10 +61,14 @@ async def verify_pin(ctx: Ctx, card_number: str, pin: str) -> PinCheck:
     return await check_account_pin(ctx, card, state, pin)
 
 
-async def check_account_pin(ctx: Ctx, card: Card, state: CardState, pin: str) -> PinCheck:
-    """Check `pin` against the account of `card` under the row lock, counting a wrong one."""
+async def check_account_pin(
+    ctx: Ctx, card: Card, state: CardState, pin: str, *, policy: Policy | None = None
+) -> PinCheck:
+    """Check `pin` against the account of `card` under the row lock, counting a wrong one.
+    `policy` is the patron's, when the caller has read it already."""
     patron = await get_patron(ctx, card.patron_id)
-    policy = await patron_policy(ctx, patron)
+    if policy is None:
+        policy = await patron_policy(ctx, patron)
     credential = await ctx.session.get(
         PinCredential, patron.id, with_for_update=True, populate_existing=True
     )

@@ -12,12 +12,26 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pyotp
 import pytest
+
+from libcard.sip2 import (
+    CheckoutRequest,
+    CheckoutResponse,
+    LoginRequest,
+    LoginResponse,
+    Message,
+    PatronStatusRequest,
+    PatronStatusResponse,
+    ScMessage,
+    build,
+    parse,
+)
 
 LIBCARD = str(Path(sys.executable).parent / "libcard")
 
@@ -41,11 +55,18 @@ def cli_env(database_url: str, tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def server(cli_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+def sip2_port() -> int:
+    return _free_port()
+
+
+@pytest.fixture
+def server(cli_env: dict[str, str], tmp_path: Path, sip2_port: int) -> Iterator[str]:
+    """`libcard serve --demo` with HTTP and SIP2 on free ports; yields the HTTP address.
+    SIP2 listens before HTTP answers, so a healthy HTTP side means SIP2 is there too."""
     port = _free_port()
     log = (tmp_path / "serve.log").open("w")
     process = subprocess.Popen(  # noqa: S603 — our own command
-        [LIBCARD, "serve", "--demo", "--port", str(port)],
+        [LIBCARD, "serve", "--demo", "--port", str(port), "--sip2-port", str(sip2_port)],
         cwd=tmp_path,
         env=cli_env,
         stdout=log,
@@ -157,6 +178,70 @@ def test_served_demo_answers_as_the_demo_says(
         status = api.get(f"/cards/{waiting['card_number']}/status").json()
         assert status["usable"]
         assert status["may"]["borrow"]
+
+
+def _sip2(port: int, encoding: str, *requests: ScMessage) -> list[Message]:
+    """Send each request over one connection, as a self-checkout machine does, and read the
+    answer to each."""
+    answers: list[Message] = []
+    pending = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        for request in requests:
+            sock.sendall(build(request, encoding=encoding).encode(encoding))
+            while b"\r" not in pending:
+                chunk = sock.recv(4096)
+                assert chunk, "the SIP2 server closed the connection"
+                pending += chunk
+            line, _, pending = pending.partition(b"\r")
+            answers.append(parse(line.decode(encoding), encoding=encoding))
+    return answers
+
+
+def test_served_demo_lends_at_a_self_checkout_machine(
+    server: str, sip2_port: int, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    demo = _demo(cli_env, tmp_path)
+    machine = demo["sip2"]
+    ok = next(p for p in demo["patrons"] if p["key"] == "ok")
+    barcode = demo["items_to_check_out"][0]
+    title = next(item["title"] for item in demo["items"] if item["barcode"] == barcode)
+    now = datetime.now()
+    institution = machine["institution_id"]
+    login, status, lent = _sip2(
+        sip2_port,
+        machine["encoding"],
+        LoginRequest(
+            uid_algorithm="0",
+            pwd_algorithm="0",
+            login_user_id=machine["login"],
+            login_password=machine["password"],
+        ),
+        PatronStatusRequest(
+            language=0,
+            transaction_date=now,
+            institution_id=institution,
+            patron_identifier=ok["card_number"],
+            patron_password=ok["pin"],
+        ),
+        CheckoutRequest(
+            sc_renewal_policy=False,
+            no_block=False,
+            transaction_date=now,
+            nb_due_date=None,
+            institution_id=institution,
+            patron_identifier=ok["card_number"],
+            item_identifier=barcode,
+        ),
+    )
+    assert isinstance(login, LoginResponse)
+    assert login.ok
+    assert isinstance(status, PatronStatusResponse)
+    assert (status.valid_patron, status.valid_patron_password) == (True, True)
+    assert status.personal_name == ok["name"]
+    assert isinstance(lent, CheckoutResponse)
+    assert lent.ok, lent.screen_messages
+    assert (lent.item_identifier, lent.title_identifier) == (barcode, title)
+    assert lent.due_date
 
 
 def test_token_create_makes_a_token_with_just_the_scopes_asked(

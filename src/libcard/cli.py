@@ -7,13 +7,14 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
+from libcard import cli_jobs
 from libcard import demo as demo_data
 from libcard.access.scopes import ALL_SCOPES, Scope
 from libcard.access.service import create_token
@@ -35,6 +36,7 @@ staff_app = typer.Typer(help="Staff users of the lending desk.", no_args_is_help
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(staff_app, name="staff")
+cli_jobs.register(app)
 console = Console(stderr=True)
 
 
@@ -51,11 +53,15 @@ def serve(
     demo: Annotated[bool, typer.Option("--demo", help="Load the demo institution.")] = False,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port (default 8000).")] = None,
+    sip2_port: Annotated[
+        int | None, typer.Option("--sip2-port", help="SIP2 port (default 6001).")
+    ] = None,
+    sip2: Annotated[
+        bool, typer.Option("--sip2/--no-sip2", help="Serve SIP2 for self-checkout machines.")
+    ] = True,
 ) -> None:
-    """Run libcard: migrations first, then the HTTP API."""
-    import uvicorn
-
-    from libcard.web.app import create_app
+    """Run libcard: migrations first, then the HTTP API, the pages and the SIP2 server."""
+    from libcard.serving import serve_all
 
     settings = get_settings()
     logging.basicConfig(
@@ -68,17 +74,21 @@ def serve(
         _print_demo(summary)
         runtime = Runtime.build(settings)  # a fresh engine for the server's own event loop
     bind_host, bind_port = host or settings.http_host, port or settings.http_port
+    with_sip2 = sip2 and settings.sip2_enabled
+    chosen_sip2 = sip2_port if sip2_port is not None else settings.sip2_port
     console.print(
         f"libcard listening on http://{bind_host}:{bind_port}  "
-        "(patron portal: /login, API: /api/v1/docs)"
+        "(patron portal: /login, desk: /desk, API: /api/v1/docs)"
+        + (f"; SIP2 on {settings.sip2_host}:{chosen_sip2}" if with_sip2 else "")
     )
-    # No access log: card numbers appear in request paths.
-    uvicorn.run(
-        create_app(runtime, own_runtime=True),
-        host=bind_host,
-        port=bind_port,
-        access_log=False,
-        log_level=settings.log_level.lower(),
+    asyncio.run(
+        serve_all(
+            runtime,
+            settings,
+            host=bind_host,
+            port=bind_port,
+            sip2_port=chosen_sip2 if with_sip2 else None,
+        )
     )
 
 
@@ -117,6 +127,13 @@ def _print_demo(summary: dict[str, object]) -> None:
         staff.add_row(user["username"], user["name"], user["role"], user["totp_secret"])
     wide.print(staff)
     console.print("Add the key to an authenticator app for the six-digit code the desk asks for.")
+    sip2 = cast(dict[str, Any], summary["sip2"])
+    items = cast(list[str], summary["items_to_check_out"])
+    console.print(
+        f"Self-checkout (SIP2, {sip2['encoding']}): login [bold]{sip2['login']}[/bold], "
+        f"password [bold]{sip2['password']}[/bold], institution (AO) {sip2['institution_id']}; "
+        f"items to check out: {', '.join(items)}"
+    )
 
 
 @app.command()

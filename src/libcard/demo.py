@@ -21,12 +21,16 @@ from libcard.cards.pin import verify_pin
 from libcard.cards.rules import CardKind
 from libcard.cards.service import issue_card, report_lost
 from libcard.collection.service import hand_over
+from libcard.config import get_settings
 from libcard.context import Actor, ActorKind, Ctx
 from libcard.fees.rules import FeeType, PaymentMethod
 from libcard.fees.service import charge, pay
+from libcard.kit.secrets import hash_password
+from libcard.loans.models import Item, Loan
+from libcard.loans.service import checkout, create_item
 from libcard.patrons.credentials import issue_activation_code
 from libcard.patrons.models import Patron
-from libcard.policy.branches import create_branch
+from libcard.policy.branches import DEFAULT_ENCODING, create_branch, create_terminal
 from libcard.policy.models import Institution
 from libcard.policy.service import create_group, create_institution
 from libcard.runtime import Runtime
@@ -44,6 +48,19 @@ DEMO_STAFF = [
     ("demo-admin", "Anna Lind", StaffRole.ADMIN, None),
     ("demo-supervisor", "Bo Sand", StaffRole.SUPERVISOR, "main"),
     ("demo-desk", "Clara Vik", StaffRole.DESK, "main"),
+]
+DEMO_TERMINAL = ("demo-sco-1", "Self-checkout by the entrance", "main")
+DEMO_TERMINAL_PASSWORD = "Shelf-Return-Lamp-73"  # noqa: S105 — printed for trying the demo
+# (barcode, title, branch code, replacement cost, loanable); the first two are lent out.
+DEMO_ITEMS = [
+    ("3900100001", "Kongens Fald", "main", 29900, True),
+    ("3900100002", "Pelle Erobreren", "main", 34900, True),
+    ("3900100003", "Gift", "main", 24900, True),
+    ("3900100004", "Babettes Gæstebud", "main", 19900, True),
+    ("3900100005", "Smilla's Sense of Snow", "main", 22900, True),
+    ("3900100006", "Der Zauberberg", "science", 31900, True),
+    ("3900100007", "A Brief History of Time", "science", 21900, True),
+    ("3900100008", "Den Store Danske Encyklopædi, bind 1", "main", 99900, False),
 ]
 DEMO_BRANCHES = [
     ("main", "Main Library", "Bibliotekvej 1, 8000 Aarhus"),
@@ -137,11 +154,12 @@ async def load(runtime: Runtime) -> bool:
         )
         for spec in SPECS:
             await _load_patron(ctx, institution, spec)
-        await _load_staff(ctx, institution)
+        branches = await _load_staff(ctx, institution)
+        await _load_lending(ctx, institution, branches)
     return True
 
 
-async def _load_staff(ctx: Ctx, institution: Institution) -> None:
+async def _load_staff(ctx: Ctx, institution: Institution) -> dict[str, int]:
     branches = {}
     for code, name, address in DEMO_BRANCHES:
         branch = await create_branch(ctx, institution.id, code=code, name=name, address=address)
@@ -160,6 +178,41 @@ async def _load_staff(ctx: Ctx, institution: Institution) -> None:
         # start with a phone. Real users enrol at their first login.
         staff.totp_secret = totp.seal(ctx.keyring, totp.new_secret())
         staff.totp_enrolled_at = ctx.clock.now()
+    return branches
+
+
+async def _load_lending(ctx: Ctx, institution: Institution, branches: dict[str, int]) -> None:
+    """A self-checkout machine with a known password, items, and two loans of the patron
+    whose account is in order: one due in two weeks, one three days overdue."""
+    login, name, branch_code = DEMO_TERMINAL
+    terminal, _ = await create_terminal(
+        ctx, institution.id, branch_id=branches[branch_code], login=login, name=name
+    )
+    terminal.password_hash = await hash_password(DEMO_TERMINAL_PASSWORD)
+    for barcode, title, code, cost, loanable in DEMO_ITEMS:
+        await create_item(
+            ctx,
+            institution.id,
+            barcode=barcode,
+            title=title,
+            branch_id=branches[code],
+            replacement_cost_minor=cost,
+            loanable=loanable,
+        )
+    holder = await ctx.session.scalar(
+        select(Card)
+        .join(Patron, Patron.id == Card.patron_id)
+        .where(Patron.institution_id == institution.id, Patron.first_name == "Karen")
+        .where(Card.kind == CardKind.PHYSICAL)
+    )
+    assert holder is not None
+    assert holder.number is not None
+    desk = ctx.as_actor(DEMO_DESK)
+    await checkout(desk, holder.number, DEMO_ITEMS[0][0])
+    late = await checkout(desk, holder.number, DEMO_ITEMS[1][0])
+    now = ctx.clock.now()
+    late.checked_out_at = now - timedelta(days=31)
+    late.due_at = now - timedelta(days=3)
 
 
 async def _load_patron(ctx: Ctx, institution: Institution, spec: Spec) -> None:
@@ -232,7 +285,41 @@ async def describe(runtime: Runtime, *, with_token: bool = True) -> dict[str, An
                 institution_id=institution.id,
             )
         staff = await _describe_staff(ctx, institution)
+        lent = set(
+            (
+                await ctx.session.scalars(
+                    select(Item.barcode)
+                    .join(Loan, Loan.item_id == Item.id)
+                    .where(Item.institution_id == institution.id, Loan.returned_at.is_(None))
+                )
+            ).all()
+        )
+        settings = get_settings()
         return {
+            "sip2": {
+                "host": settings.sip2_host,
+                "port": settings.sip2_port,
+                "login": DEMO_TERMINAL[0],
+                "password": DEMO_TERMINAL_PASSWORD,
+                "institution_id": institution.code,
+                "encoding": DEFAULT_ENCODING,
+                "branch": DEMO_TERMINAL[2],
+            },
+            "items": [
+                {
+                    "barcode": barcode,
+                    "title": title,
+                    "branch": code,
+                    "loanable": loanable,
+                    "on_loan": barcode in lent,
+                }
+                for barcode, title, code, _, loanable in DEMO_ITEMS
+            ],
+            "items_to_check_out": [
+                barcode
+                for barcode, _, _, _, loanable in DEMO_ITEMS
+                if loanable and barcode not in lent
+            ],
             "staff": staff,
             "staff_password": DEMO_STAFF_PASSWORD,
             "institution": {

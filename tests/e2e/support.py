@@ -241,7 +241,7 @@ def start_server(workdir: Path, smtp_port: int) -> LibcardServer:
     log_path = workdir / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 — our own command
-            [LIBCARD, "serve", "--port", str(port)],
+            [LIBCARD, "serve", "--port", str(port), "--no-sip2"],
             cwd=workdir,
             env=env,
             stdout=log,

@@ -30,7 +30,7 @@ REASONS: dict[BlockCode, str] = {
     ),
     BlockCode.IN_COLLECTION: N_("Debt of %(amount)s has been handed to a collection agency."),
     BlockCode.STAFF: N_("Reason: %(reason)s"),
-    BlockCode.CARD_RETAINED: N_("A self-checkout machine kept the card."),
+    BlockCode.CARD_RETAINED: N_("The machine and what it reported: %(reason)s"),
 }
 
 # The step that lifts a block; a fee block and a staff block with an end date have their own.

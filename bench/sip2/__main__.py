@@ -1,0 +1,3 @@
+from bench.sip2.run import main
+
+main()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -529,6 +529,15 @@ async def renew(
         renewals=loan.renewals,
     )
     return loan
+
+
+async def items_of(ctx: Ctx, loans: Sequence[Loan]) -> dict[int, Item]:
+    """The items the given loans are of, by item id, read in one query."""
+    ids = {loan.item_id for loan in loans}
+    if not ids:
+        return {}
+    found = await ctx.session.scalars(select(Item).where(Item.id.in_(ids)))
+    return {item.id: item for item in found}
 
 
 async def loans_of(ctx: Ctx, patron_id: int, *, open_only: bool = True) -> list[Loan]:

@@ -14,6 +14,7 @@ from libcard.loans.service import (
     checkin,
     checkout,
     get_item_by_barcode,
+    items_of,
     loans_of,
     open_loan_of,
     renew,
@@ -237,9 +238,10 @@ async def do_renew_all(x: Exchange, message: RenewAllRequest) -> RenewAllRespons
     done: list[str] = []
     not_done: list[str] = []
     reasons: list[str] = []
-    for loan in await loans_of(x.ctx, view.status.patron.id):
-        item = await x.ctx.session.get(Item, loan.item_id)
-        barcode = item.barcode if item is not None else ""
+    loans = await loans_of(x.ctx, view.status.patron.id)
+    items = await items_of(x.ctx, loans)
+    for loan in loans:
+        barcode = items[loan.item_id].barcode
         try:
             # Each refusal is raised before anything is written: the others go on.
             await renew(x.ctx, barcode, patron_id=view.status.patron.id,

@@ -9,9 +9,8 @@ from libcard.fees.rules import PaymentMethod
 from libcard.fees.service import fee_views, pay
 from libcard.kit.i18n import money
 from libcard.kit.money import format_minor, parse_amount
-from libcard.loans.models import Item
 from libcard.loans.rules import is_overdue, normalise_decimal
-from libcard.loans.service import loans_of
+from libcard.loans.service import items_of, loans_of
 from libcard.policy.rules import Action
 from libcard.sip2 import texts
 from libcard.sip2.exchange import Exchange, PatronView, block_lines, clean, look_up
@@ -78,7 +77,8 @@ async def patron_information(
     summary: Summary = message.summary
     # Which books someone borrowed is theirs to know: lists only after the right PIN.
     if verified and view.status is not None:
-        barcodes = {loan.id: await _barcode(x, loan.item_id) for loan in loans}
+        items = await items_of(x.ctx, loans)
+        barcodes = {loan.id: items[loan.item_id].barcode for loan in loans}
         currency = view.status.policy.currency
         if summary.charged_items:
             charged_items = tuple(_window(message.start_item, message.end_item, [
@@ -132,11 +132,6 @@ async def patron_information(
         home_phone_number=clean(patron.phone) or None if patron is not None and verified else None,
         screen_messages=tuple(view.screen),
     )
-
-
-async def _barcode(x: Exchange, item_id: int) -> str:
-    item = await x.ctx.session.get(Item, item_id)
-    return item.barcode if item is not None else ""
 
 
 async def block_patron(x: Exchange, message: BlockPatronRequest) -> PatronStatusResponse:

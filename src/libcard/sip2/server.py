@@ -17,8 +17,8 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Protocol
 
 from libcard.sip2.codec import DEFAULT_ENCODING, build, parse
@@ -67,8 +67,6 @@ class Sip2Session:
     verified_card: str | None = None
     last_reply: bytes | None = None
     checked_at: datetime | None = None  # when the terminal was last seen still in service
-    messages: int = 0
-    opened_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def forget_patron(self) -> None:
         self.verified_card = None
@@ -196,7 +194,6 @@ class Sip2Server:
 
     async def answer(self, session: Sip2Session, raw: bytes) -> bytes:
         """The bytes to send back for one line from the machine."""
-        session.messages += 1
         line = raw.decode(session.encoding, errors="replace")
         try:
             message = parse(line, encoding=session.encoding)

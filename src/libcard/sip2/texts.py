@@ -17,7 +17,11 @@ SIP2_LANGUAGES: dict[int, str] = {
     Language.ENGLISH: "en",
     Language.UNITED_KINGDOM: "en",
 }
-LANGUAGE_CODES: dict[str, int] = {"da": Language.DANISH, "de": Language.GERMAN, "en": 1}
+LANGUAGE_CODES: dict[str, int] = {
+    "da": Language.DANISH,
+    "de": Language.GERMAN,
+    "en": Language.ENGLISH,
+}
 
 NOT_LOGGED_IN = N_("This machine is not logged in to the library system. Ask the staff.")
 UNKNOWN_CARD = N_("The card is not recognised. Ask at the lending desk.")

@@ -1,7 +1,7 @@
 """A patron's loans as the portal, the desk and the API show them: each loan with its item.
 
-Read inside the caller's unit of work. The loans service answers with loans; the items they
-name and the few loans returned lately are read here, by id and with a limit.
+Read inside the caller's unit of work. The loans service answers with loans and their items;
+the few loans returned lately are read here, with a limit.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy import select
 from libcard.context import Ctx
 from libcard.loans.models import Item, Loan
 from libcard.loans.rules import is_overdue
-from libcard.loans.service import loans_of
+from libcard.loans.service import items_of, loans_of
 from libcard.patrons.service import get_patron
 
 # "Returned lately": what a patron or the desk may still ask about, without the whole history.
@@ -40,11 +40,7 @@ def overdue_at(loan: Loan, now: datetime) -> bool:
 
 async def lines_of(ctx: Ctx, loans: Sequence[Loan]) -> list[LoanLine]:
     """The loans with their items, in the order given."""
-    ids = {loan.item_id for loan in loans}
-    items: dict[int, Item] = {}
-    if ids:
-        found = await ctx.session.scalars(select(Item).where(Item.id.in_(ids)))
-        items = {item.id: item for item in found}
+    items = await items_of(ctx, loans)
     now = ctx.clock.now()
     return [LoanLine(loan, items[loan.item_id], overdue_at(loan, now)) for loan in loans]
 

@@ -1,4 +1,5 @@
-"""The SIP2 benchmark's smoke run: both servers answer every patron status at every level, the
+"""The SIP2 benchmark's smoke run: all three servers (libcard, the one-query floor, the fixed-reply
+baseline) answer every patron status at every level, the
 report says whether the targets hold, and the benchmark's database is gone afterwards. It
 asserts nothing about speed (bench/ prints figures, it is never a timed test)."""
 
@@ -41,7 +42,7 @@ async def test_quick_run_answers_every_status_and_reports_the_targets(
 
     assert results is not None
     levels = [(r.side, r.connections) for r in results]
-    assert levels == [(side, n) for n in (1, 16, 64) for side in ("libcard", "baseline")]
+    assert levels == [(side, n) for n in (1, 16, 64) for side in ("libcard", "floor", "baseline")]
     for result in results:
         assert result.messages > 0, result
         assert result.errors == 0, result.first_error
@@ -50,4 +51,5 @@ async def test_quick_run_answers_every_status_and_reports_the_targets(
         assert f"\n| {n} | " in report
     assert "target at 64 connections, throughput ≥ 50% of the baseline: " in report
     assert "target at 64 connections, p99 < 20 ms: " in report
+    assert "the floor (one raw query, no rules) at 64 connections: " in report
     assert database not in await _databases()

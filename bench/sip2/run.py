@@ -1,5 +1,5 @@
-"""Run the SIP2 benchmark: load the database, start libcard's SIP2 server and the no-database
-baseline in processes of their own, drive both from this process at each number of
+"""Run the SIP2 benchmark: load the database, start libcard's SIP2 server, the one-query floor and
+the no-database baseline in processes of their own, drive both from this process at each number of
 connections, print the table and whether the targets hold. See bench/README.md."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from bench.sip2.data import DATABASE, Setup, set_up
 from bench.status import _machine_busy, _percentiles, _proc_cpu
 
 ROOT = Path(__file__).resolve().parents[2]
-SIDES = ("libcard", "baseline")
+SIDES = ("libcard", "floor", "baseline")
 SERVER_START_SECONDS = 60.0
 # The targets, at TARGET_CONNECTIONS connections.
 TARGET_CONNECTIONS = 64
@@ -174,24 +174,30 @@ def _line(r: Result) -> str:
 def table(results: list[Result]) -> str:
     by = {(r.side, r.connections): r for r in results}
     lines = [
-        "| connections | libcard msg/s | p50 ms | p99 ms | baseline msg/s | p50 ms | p99 ms "
-        "| libcard / baseline | CPU ms/msg libcard | baseline | libcard server cores "
-        "| machine cores | errors |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| connections | libcard msg/s | p50 ms | p99 ms | floor msg/s | p99 ms "
+        "| baseline msg/s | p50 ms | p99 ms | libcard / baseline | floor / baseline "
+        "| CPU ms/msg libcard | floor | baseline | libcard server cores | machine cores "
+        "| errors |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for connections in sorted({r.connections for r in results}):
-        lib, base = by.get(("libcard", connections)), by.get(("baseline", connections))
-        if lib is None or base is None:
+        lib, floor, base = (by.get((side, connections)) for side in SIDES)
+        if lib is None or floor is None or base is None:
             continue
-        ratio = lib.per_second / base.per_second if base.per_second else math.nan
         lines.append(
             f"| {connections} | {lib.per_second:.0f} | {lib.p50_ms:.1f} | {lib.p99_ms:.1f} "
-            f"| {base.per_second:.0f} | {base.p50_ms:.2f} | {base.p99_ms:.2f} | {ratio:.3f} "
-            f"| {_cores(lib.server_ms)} | {_cores(base.server_ms)} "
+            f"| {floor.per_second:.0f} | {floor.p99_ms:.1f} "
+            f"| {base.per_second:.0f} | {base.p50_ms:.2f} | {base.p99_ms:.2f} "
+            f"| {_share(lib, base):.3f} | {_share(floor, base):.3f} "
+            f"| {_cores(lib.server_ms)} | {_cores(floor.server_ms)} | {_cores(base.server_ms)} "
             f"| {_cores(lib.cpu_server)} | {_cores(lib.cpu_machine)} "
-            f"| {lib.errors + base.errors} |"
+            f"| {lib.errors + floor.errors + base.errors} |"
         )
     return "\n".join(lines)
+
+
+def _share(side: Result, baseline: Result) -> float:
+    return side.per_second / baseline.per_second if baseline.per_second else math.nan
 
 
 def verdict(results: list[Result]) -> list[str]:
@@ -200,14 +206,24 @@ def verdict(results: list[Result]) -> list[str]:
     lib, base = by.get(("libcard", TARGET_CONNECTIONS)), by.get(("baseline", TARGET_CONNECTIONS))
     if lib is None or base is None:
         return [f"targets: not judged, {TARGET_CONNECTIONS} connections were not measured"]
-    share = lib.per_second / base.per_second if base.per_second else 0.0
+    share = _share(lib, base)
     throughput = share >= TARGET_SHARE
     latency = lib.p99_ms < TARGET_P99_MS
+    floor = by.get(("floor", TARGET_CONNECTIONS))
+    floor_line = (
+        []
+        if floor is None
+        else [
+            f"the floor (one raw query, no rules) at {TARGET_CONNECTIONS} connections: "
+            f"{_share(floor, base):.1%} of the baseline, p99 {floor.p99_ms:.1f} ms"
+        ]
+    )
     return [
         f"target at {TARGET_CONNECTIONS} connections, throughput ≥ {TARGET_SHARE:.0%} of the "
         f"baseline: {'met' if throughput else 'NOT met'} ({share:.1%})",
         f"target at {TARGET_CONNECTIONS} connections, p99 < {TARGET_P99_MS:.0f} ms: "
         f"{'met' if latency else 'NOT met'} ({lib.p99_ms:.1f} ms)",
+        *floor_line,
     ]
 
 

@@ -2,7 +2,9 @@
 it (`serving.sip2_server`: `Sip2Server` with `LibcardResponder`), or the baseline: the same
 `Sip2Server` answering every line with `FixedReply(baseline_reply())`, touching nothing.
 
-    python -m bench.sip2.serve libcard|baseline [--profile FILE]
+    python -m bench.sip2.serve libcard|floor|baseline [--profile FILE]
+
+`floor` is the same server answering 23s after one raw query (bench/sip2/floor.py).
 
 Listens on a free loopback port and prints "port N" on its standard output once it accepts
 connections; stops on SIGTERM or SIGINT. Reads LIBCARD_DATABASE_URL, LIBCARD_PEPPERS and
@@ -19,6 +21,7 @@ import cProfile
 import signal
 import sys
 
+from bench.sip2.floor import FloorResponder, floor_pool
 from libcard.config import Settings
 from libcard.runtime import Runtime
 from libcard.serving import sip2_server
@@ -31,10 +34,16 @@ LIMITS = Sip2Limits(max_connections=1024)
 
 async def serve(mode: str) -> None:
     runtime: Runtime | None = None
+    pool = None
     if mode == "libcard":
         settings = Settings(sip2_host="127.0.0.1", sip2_port=0, sip2_max_connections=1024)
         runtime = Runtime.build(settings)
         server = sip2_server(runtime, settings)
+    elif mode == "floor":
+        settings = Settings()
+        runtime = Runtime.build(settings)  # for its keyring; its engine stays unused
+        pool = await floor_pool(settings.database_url)
+        server = Sip2Server(FloorResponder(pool, runtime.keyring), port=0, limits=LIMITS)
     else:
         server = Sip2Server(FixedReply(baseline_reply()), port=0, limits=LIMITS)
     stop = asyncio.Event()
@@ -47,13 +56,15 @@ async def serve(mode: str) -> None:
         await stop.wait()
     finally:
         await server.close()
+        if pool is not None:
+            await pool.close()
         if runtime is not None:
             await runtime.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mode", choices=["libcard", "baseline"])
+    parser.add_argument("mode", choices=["libcard", "floor", "baseline"])
     parser.add_argument("--profile", default=None, help="Write cProfile statistics here.")
     args = parser.parse_args()
     if args.profile is None:

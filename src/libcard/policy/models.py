@@ -33,6 +33,17 @@ class Institution(Base):
     activation_code_days: Mapped[int] = mapped_column(default=30)
     password_reset_minutes: Mapped[int] = mapped_column(default=60)
     card_valid_years: Mapped[int] = mapped_column(default=5)
+    # Collection (R15): debt of at least this much, with its oldest open fee at least this many
+    # days old, gets a notice; unpaid after the notice period it goes to the agency. No agency
+    # named: nothing goes to collection.
+    collection_agency: Mapped[str | None] = mapped_column(String(100), default=None)
+    collection_min_debt_minor: Mapped[int] = mapped_column(default=10000, server_default="10000")
+    collection_min_age_days: Mapped[int] = mapped_column(default=30, server_default="30")
+    collection_notice_days: Mapped[int] = mapped_column(default=7, server_default="7")
+    # Paying online (R16): "strong" asks for a login through the identity broker first.
+    payment_login: Mapped[str] = mapped_column(
+        String(16), default="strong", server_default="strong"
+    )
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

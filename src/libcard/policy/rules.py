@@ -108,6 +108,13 @@ class LostItemReturned(StrEnum):
     KEEP = "keep"  # the invoice stands
 
 
+class PaymentLogin(StrEnum):
+    """What login the payment overview asks for before a patron pays online (R16)."""
+
+    STRONG = "strong"  # national eID or institutional single sign-on, through the broker
+    NONE = "none"  # the portal login is enough
+
+
 @dataclass(frozen=True)
 class Policy:
     """The effective policy for one patron group of one institution."""
@@ -132,6 +139,12 @@ class Policy:
     # After this many days overdue the item counts as lost and a replacement invoice is made.
     lost_after_days: int = 60
     lost_item_returned: LostItemReturned = LostItemReturned.CANCEL
+    # Collection (R15), institution-wide; no agency means no debt goes to collection.
+    collection_agency: str | None = None
+    collection_min_debt_minor: int = 10000
+    collection_min_age_days: int = 30
+    collection_notice_days: int = 7
+    payment_login: PaymentLogin = PaymentLogin.STRONG
 
     def effects_of(self, block_code: str) -> frozenset[Action]:
         """Blocks stop every action unless policy narrows them (R13)."""

@@ -22,6 +22,7 @@ from libcard.policy.rules import (
     FeeComparison,
     FieldOwner,
     LostItemReturned,
+    PaymentLogin,
     Policy,
     parse_effects,
     parse_owners,
@@ -41,6 +42,11 @@ INSTITUTION_POLICY_FIELDS = frozenset(
         "activation_code_days",
         "password_reset_minutes",
         "card_valid_years",
+        "collection_agency",
+        "collection_min_debt_minor",
+        "collection_min_age_days",
+        "collection_notice_days",
+        "payment_login",
     }
 )
 GROUP_POLICY_FIELDS = frozenset(
@@ -78,6 +84,16 @@ GROUP_NUMBER_RANGES: dict[str, tuple[int, int, str]] = {
     "fine_grace_days": (0, 365, "The grace days before an overdue fine"),
     "lost_after_days": (1, 3650, "The days overdue before an item counts as lost"),
 }
+# The same for the institution's collection settings.
+INSTITUTION_NUMBER_RANGES: dict[str, tuple[int, int, str]] = {
+    "collection_min_debt_minor": (
+        1,
+        MAX_POLICY_AMOUNT_MINOR,
+        "The least debt that goes to collection (in øre or cent)",
+    ),
+    "collection_min_age_days": (0, 3650, "The days a fee is unpaid before collection"),
+    "collection_notice_days": (1, 90, "The days between the notice and collection"),
+}
 
 
 def policy_of(institution: Institution, group: PatronGroup) -> Policy:
@@ -106,6 +122,11 @@ def policy_of(institution: Institution, group: PatronGroup) -> Policy:
         fine_grace_days=group.fine_grace_days,
         lost_after_days=group.lost_after_days,
         lost_item_returned=LostItemReturned(group.lost_item_returned),
+        collection_agency=institution.collection_agency,
+        collection_min_debt_minor=institution.collection_min_debt_minor,
+        collection_min_age_days=institution.collection_min_age_days,
+        collection_notice_days=institution.collection_notice_days,
+        payment_login=PaymentLogin(institution.payment_login),
     )
 
 
@@ -167,7 +188,8 @@ GROUP_OVERRIDES = frozenset({"max_wrong_pins", "fee_block_threshold_minor", "blo
 
 
 def _check_institution_values(values: Mapping[str, Any]) -> None:
-    missing = sorted(key for key, value in values.items() if value is None)
+    # No agency (None) is a choice: collection is off.
+    missing = sorted(k for k, v in values.items() if v is None and k != "collection_agency")
     if missing:
         raise InvalidInput("invalid_policy", f"These settings need a value: {', '.join(missing)}.")
     if "currency" in values:
@@ -187,6 +209,16 @@ def _check_institution_values(values: Mapping[str, Any]) -> None:
     for key in ("activation_code_days", "password_reset_minutes", "card_valid_years"):
         if key in values and values[key] < 1:
             raise InvalidInput("invalid_policy", f"{key} must be at least 1.")
+    for key, (low, high, what) in INSTITUTION_NUMBER_RANGES.items():
+        if key in values:
+            _check_number(values[key], low, high, what)
+    if "payment_login" in values:
+        _enum(PaymentLogin, values["payment_login"], "login asked for before paying")
+    agency = values.get("collection_agency")
+    if agency is not None and not (isinstance(agency, str) and 0 < len(agency.strip()) <= 100):
+        raise InvalidInput(
+            "invalid_policy", "The collection agency is a name of 1 to 100 characters, or none."
+        )
 
 
 def _check_timezone(name: Any) -> None:

@@ -94,7 +94,9 @@ def test_jobs_run_refuses_an_unknown_job_and_a_time_without_offset() -> None:
     runner = CliRunner()
     unknown = runner.invoke(cli.app, ["jobs", "run", "dunning"])
     assert unknown.exit_code == 1
-    assert "the jobs are overdue_fines, lost_items, mail" in unknown.output
+    listed = " ".join(unknown.output.split())  # Rich wraps the line
+    names = "overdue_fines, lost_items, collection_notices, collection_handover, payments, mail"
+    assert f"the jobs are {names}" in listed
     naive = runner.invoke(cli.app, ["jobs", "run", "mail", "--now", "2026-04-20 09:00"])
     assert naive.exit_code == 2
     assert "UTC offset" in naive.output
@@ -128,7 +130,12 @@ async def test_the_worker_runs_the_daily_jobs_until_stopped(
                         )
                     ).all()
                 )
-        assert sorted(finished) == ["lost_items", "overdue_fines"]
+        assert sorted(finished) == [
+            "collection_handover",
+            "collection_notices",
+            "lost_items",
+            "overdue_fines",
+        ]
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = await asyncio.to_thread(process.communicate, timeout=30)

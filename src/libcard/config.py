@@ -71,6 +71,51 @@ class Settings(BaseSettings):
     # The daily jobs (overdue fines, lost items) run in `serve` itself; turn off where
     # `libcard worker` processes run them instead.
     run_jobs: bool = True
+    # Online payments (docs/payments.md): providers and their simulator.
+    # The embedded default (SQLite) runs a simulator of both providers' HTTP APIs on loopback
+    # and points the providers at it, with made-up credentials whose secrets are in the source:
+    # so it is on only where the setting says so or, unset, on SQLite. Production (PostgreSQL)
+    # leaves it off and sets the real credentials; a provider without them is not offered.
+    payments_simulator: bool | None = None
+    payments_simulator_port: int = Field(default=8010, ge=1, le=65535)
+    payments_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    # MobilePay: the Vipps MobilePay ePayment API (test environment: https://apitest.vipps.no).
+    mobilepay_base_url: str = "https://api.vipps.no"
+    mobilepay_client_id: str | None = None
+    mobilepay_client_secret: SecretStr | None = None
+    mobilepay_subscription_key: SecretStr | None = None
+    mobilepay_merchant_serial_number: str | None = None
+    # The secret MobilePay returned when libcard's webhook was registered with its Webhooks API.
+    mobilepay_webhook_secret: SecretStr | None = None
+    # Payment cards: the QuickPay API; the API key authenticates libcard, the account's private
+    # key signs QuickPay's callbacks.
+    card_base_url: str = "https://api.quickpay.net"
+    card_api_key: SecretStr | None = None
+    card_private_key: SecretStr | None = None
+    # How long a card payment link stays payable; later the payment counts as expired.
+    card_link_minutes: int = Field(default=20, ge=5, le=24 * 60)
+    # -- payments settings end --
+    # The identity broker for strong login before paying (docs/payments.md, OpenID Connect).
+    # No issuer: strong login is unavailable, and pages that need it say so
+    # (docs/identity-broker.md). The broker must list public_url + "/login/strong/callback"
+    # as a redirect URI of this client.
+    broker_issuer: str | None = None
+    broker_client_id: str = ""
+    broker_client_secret: SecretStr | None = None
+    broker_scopes: str = "openid"
+    # The assurance levels (the ID token's acr) that count as a strong login; MitID's NSIS
+    # levels by default. A login at another level is refused before paying.
+    broker_strong_acr: list[str] = Field(
+        default_factory=lambda: [
+            "https://data.gov.dk/concept/core/nsis/loa/Substantial",
+            "https://data.gov.dk/concept/core/nsis/loa/High",
+        ]
+    )
+    # The ID token claim that names the person at the broker; "sub" unless the broker's
+    # subject changes between its clients and another claim stays the same.
+    broker_subject_claim: str = "sub"
+    broker_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # -- identity broker settings end --
 
     @field_validator("database_url")
     @classmethod
@@ -85,6 +130,11 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def simulating_payments(self) -> bool:
+        """Whether the payment simulator stands in for the providers (see payments_simulator)."""
+        return self.is_sqlite if self.payments_simulator is None else self.payments_simulator
 
 
 @lru_cache(maxsize=1)

@@ -142,6 +142,10 @@ async def load(runtime: Runtime) -> bool:
             card_prefix="2770",
             currency="DKK",
             default_language="da",
+            # Paying online asks for a strong login (R16) through the identity broker; a demo
+            # without one lets its patrons pay after the portal login.
+            payment_login="strong" if runtime.settings.broker_issuer else "none",
+            collection_agency="Nordby Inkasso",
         )
         await create_group(ctx, institution.id, code="student", name="Students")
         await create_group(ctx, institution.id, code="employee", name="Employees")
@@ -320,6 +324,15 @@ async def describe(runtime: Runtime, *, with_token: bool = True) -> dict[str, An
                 for barcode, _, _, _, loanable in DEMO_ITEMS
                 if loanable and barcode not in lent
             ],
+            "payments": {
+                "simulator": (
+                    f"http://127.0.0.1:{settings.payments_simulator_port}"
+                    if settings.simulating_payments
+                    else None
+                ),
+                "payment_login": institution.payment_login,
+                "collection_agency": institution.collection_agency,
+            },
             "staff": staff,
             "staff_password": DEMO_STAFF_PASSWORD,
             "institution": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -11,6 +12,9 @@ from libcard.runtime import Runtime
 from libcard.sip2.responder import LibcardResponder
 from libcard.sip2.server import Sip2Limits, Sip2Server, tls_context
 from libcard.web.app import create_app
+
+if TYPE_CHECKING:
+    from libcard.devtools.paysim import RunningSimulator
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +37,27 @@ def sip2_server(runtime: Runtime, settings: Settings, port: int | None = None) -
     )
 
 
+async def payment_simulator(settings: Settings) -> RunningSimulator | None:
+    """The payment providers' simulator on loopback, when the settings ask for it (the
+    embedded default). A taken port is logged and serving goes on without it: payments then
+    fail with "provider unavailable", and nothing else does."""
+    from libcard.devtools.paysim import SimConfig, start
+
+    try:
+        running = await start(
+            SimConfig.from_settings(settings), port=settings.payments_simulator_port
+        )
+    except OSError as error:
+        logger.error(
+            "Payment simulator not started on port %d: %s",
+            settings.payments_simulator_port,
+            error.strerror,
+        )
+        return None
+    logger.warning("Online payments are SIMULATED (%s); no money moves", running.url)
+    return running
+
+
 async def serve_all(
     runtime: Runtime, settings: Settings, *, host: str, port: int, sip2_port: int | None
 ) -> None:
@@ -47,13 +72,18 @@ async def serve_all(
     )
     server = uvicorn.Server(config)
     sip2 = sip2_server(runtime, settings, sip2_port) if sip2_port is not None else None
+    payments = None
     try:
+        if settings.simulating_payments:
+            payments = await payment_simulator(settings)
         if sip2 is not None:
             await sip2.start()
             scheme = "SIP2 over TLS" if sip2.tls else "SIP2"
             logger.info("%s listening on %s:%d", scheme, settings.sip2_host, sip2.port)
         await server.serve()
     finally:
+        if payments is not None:
+            await payments.stop()
         if sip2 is not None:
             await sip2.close()
         await runtime.close()

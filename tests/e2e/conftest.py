@@ -7,6 +7,11 @@ by the service and API tests; here what matters is what a patron sees in a brows
 The server sends mail over SMTP to an aiosmtpd server on loopback that keeps every message;
 `mailbox.next_to(address)` waits for the next one. Each test makes its own patrons through
 the JSON API with an admin token, so tests do not depend on each other's order.
+
+The server also runs SIP2 on a free port, the payment simulator on another, and uses a real
+OpenID provider on loopback (tests/oidc/provider.mjs) as its identity broker for the strong
+login before paying. The provider is started first: it must know the server's callback
+address, and the server its issuer.
 """
 
 from __future__ import annotations
@@ -23,10 +28,13 @@ from tests.e2e.support import (
     CHROMIUM_ARGS,
     INSTALL_HINT,
     Admin,
+    Broker,
     LibcardServer,
     Mailbox,
     Portal,
     SmtpServer,
+    free_port,
+    start_broker,
     start_server,
     stop_server,
 )
@@ -45,8 +53,29 @@ def mailbox(smtp: SmtpServer) -> Mailbox:
 
 
 @pytest.fixture(scope="package")
-def libcard(smtp: SmtpServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LibcardServer]:
-    server = start_server(tmp_path_factory.mktemp("e2e-libcard"), smtp.box.port)
+def libcard_port() -> int:
+    """The server's HTTP port, chosen before the broker starts (it names the callback)."""
+    return free_port()
+
+
+@pytest.fixture(scope="package")
+def broker(libcard_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    running = start_broker(
+        tmp_path_factory.mktemp("e2e-broker"), f"http://127.0.0.1:{libcard_port}"
+    )
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="package")
+def libcard(
+    smtp: SmtpServer,
+    broker: Broker,
+    libcard_port: int,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LibcardServer]:
+    workdir = tmp_path_factory.mktemp("e2e-libcard")
+    server = start_server(workdir, smtp.box.port, port=libcard_port, broker=broker)
     yield server
     stop_server(server)
 
@@ -92,11 +121,15 @@ def base_url(libcard: LibcardServer) -> str:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
-    """On a failure, add the end of the server's log to the report."""
+    """On a failure, add the end of the server's log (and the broker's) to the report."""
     report = yield
-    server = item.funcargs.get("libcard") if hasattr(item, "funcargs") else None
-    if isinstance(server, LibcardServer) and call.when == "call" and call.excinfo is not None:
-        report.sections.append(("libcard serve log (end)", server.log_tail()))  # type: ignore[attr-defined]
+    funcargs = item.funcargs if hasattr(item, "funcargs") else {}
+    server, broker = funcargs.get("libcard"), funcargs.get("broker")
+    if call.when == "call" and call.excinfo is not None:
+        if isinstance(server, LibcardServer):
+            report.sections.append(("libcard serve log (end)", server.log_tail()))  # type: ignore[attr-defined]
+        if isinstance(broker, Broker):
+            report.sections.append(("identity broker log (end)", broker.log_tail()))  # type: ignore[attr-defined]
     return report
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -53,6 +55,10 @@ CHROMIUM_ARGS = [
 ]
 LIBCARD = str(Path(sys.executable).parent / "libcard")
 INSTALL_HINT = "run the README's test command, scripts/test, which installs it"
+# The identity broker of the strong login: the strong-login tests' OpenID provider.
+BROKER_DIR = ROOT / "tests" / "oidc"
+BROKER_CLIENT_ID = "libcard"
+BROKER_CLIENT_SECRET = "libcard-e2e-secret"
 
 PHONE = {"width": 390, "height": 844}
 MAIL_TIMEOUT = 30.0  # the sender works through its outbox within a few seconds
@@ -191,6 +197,81 @@ def reset_link(mail: Mail, base_url: str) -> str:
     return match.group(0)
 
 
+# --- the identity broker -----------------------------------------------------------------
+
+
+@dataclass
+class Broker:
+    """A running OpenID provider (tests/oidc/provider.mjs) with libcard as its one client.
+
+    Its login form takes any name as a person (the name is the subject), so each test logs in
+    as a person of its own: an identity links to the first patron who uses it."""
+
+    issuer: str
+    process: subprocess.Popen[str]
+    log_path: Path
+
+    def env(self) -> dict[str, str]:
+        """libcard's settings for this broker."""
+        return {
+            "LIBCARD_BROKER_ISSUER": self.issuer,
+            "LIBCARD_BROKER_CLIENT_ID": BROKER_CLIENT_ID,
+            "LIBCARD_BROKER_CLIENT_SECRET": BROKER_CLIENT_SECRET,
+        }
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def start_broker(workdir: Path, base_url: str) -> Broker:
+    """Start the provider for the libcard at `base_url` (its callback is the one redirect URI
+    the provider allows); wait until its discovery document answers."""
+    node = shutil.which("node")
+    if node is None or not (BROKER_DIR / "node_modules" / "oidc-provider").is_dir():
+        raise AssertionError(f"node and tests/oidc/node_modules are needed: {INSTALL_HINT}")
+    log_path = workdir / "broker.log"
+    command = [
+        node,
+        str(BROKER_DIR / "provider.mjs"),
+        "--redirect-uri",
+        f"{base_url}/login/strong/callback",
+        "--client-id",
+        BROKER_CLIENT_ID,
+        "--client-secret",
+        BROKER_CLIENT_SECRET,
+    ]
+    with log_path.open("a") as errors:
+        process = subprocess.Popen(  # noqa: S603 — our own script, fixed arguments
+            command, cwd=BROKER_DIR, stdout=subprocess.PIPE, stderr=errors, text=True
+        )
+    assert process.stdout is not None
+    line = process.stdout.readline()  # one JSON line once it listens
+    if not line:
+        process.wait(timeout=5)
+        raise AssertionError(f"the OpenID provider did not start:\n{log_path.read_text()}")
+    broker = Broker(str(json.loads(line)["issuer"]), process, log_path)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            discovery = f"{broker.issuer}/.well-known/openid-configuration"
+            if httpx.get(discovery, timeout=2).status_code == 200:
+                return broker
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    broker.stop()
+    raise AssertionError(f"the OpenID provider never answered:\n{log_path.read_text()}")
+
+
 # --- the server -------------------------------------------------------------------------
 
 
@@ -202,6 +283,8 @@ class LibcardServer:
     process: subprocess.Popen[bytes]
     log_path: Path
     admin_token: str
+    sip2_port: int  # the SIP2 server for self-checkout machines, on 127.0.0.1
+    payments_simulator_url: str
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -218,15 +301,24 @@ def libcard_env(workdir: Path, smtp_port: int, base_url: str) -> dict[str, str]:
         LIBCARD_SMTP_TIMEOUT_SECONDS="5",
         LIBCARD_PUBLIC_URL=base_url,
         LIBCARD_MAIL_DIR=str(workdir / "mail"),
+        # The payment simulator that `serve` starts: a port of its own for each server.
+        LIBCARD_PAYMENTS_SIMULATOR_PORT=str(free_port()),
     )
     return env
 
 
-def start_server(workdir: Path, smtp_port: int) -> LibcardServer:
-    """`libcard token create` (which migrates the fresh SQLite file), then `libcard serve`."""
-    port = free_port()
+def start_server(
+    workdir: Path, smtp_port: int, *, port: int | None = None, broker: Broker | None = None
+) -> LibcardServer:
+    """`libcard token create` (which migrates the fresh SQLite file), then `libcard serve` with
+    SIP2 on a free port. `port` is the HTTP port, when a broker already names its callback;
+    with `broker` the portal's strong login goes there."""
+    port = port or free_port()
+    sip2_port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = libcard_env(workdir, smtp_port, base_url)
+    if broker is not None:
+        env.update(broker.env())
     made = subprocess.run(  # noqa: S603 — our own command
         [LIBCARD, "token", "create", "--name", "e2e admin"],
         cwd=workdir,
@@ -241,25 +333,38 @@ def start_server(workdir: Path, smtp_port: int) -> LibcardServer:
     log_path = workdir / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 — our own command
-            [LIBCARD, "serve", "--port", str(port), "--no-sip2"],
+            [LIBCARD, "serve", "--port", str(port), "--sip2-port", str(sip2_port)],
             cwd=workdir,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = LibcardServer(base_url, workdir, env, process, log_path, token)
+    simulator = f"http://127.0.0.1:{env['LIBCARD_PAYMENTS_SIMULATOR_PORT']}"
+    server = LibcardServer(base_url, workdir, env, process, log_path, token, sip2_port, simulator)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"libcard serve exited:\n{server.log_tail()}")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
+        if _answers(f"{base_url}/healthz") and _listens(sip2_port):
+            return server
         time.sleep(0.1)
     stop_server(server)
     raise AssertionError(f"libcard serve did not answer within 60 s:\n{server.log_tail()}")
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _listens(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def stop_server(server: LibcardServer) -> None:

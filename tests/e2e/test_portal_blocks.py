@@ -28,7 +28,16 @@ from tests.e2e.support import (
 )
 
 # The navigation the contract names (docs/portal.md), in the templates' English.
-NAV = ["My card", "Overview", "My loans", "My data", "Password", "PIN", "Report a lost card"]
+NAV = [
+    "My card",
+    "Overview",
+    "My loans",
+    "Pay fees",
+    "My data",
+    "Password",
+    "PIN",
+    "Report a lost card",
+]
 LOG_OUT = "Log out"
 FEES = [(15000, "Overdue: 'Kongens Fald'"), (10000, "Overdue: 'Hærværk'")]
 # 250.00 DKK as Babel writes it for each language (white space aside).

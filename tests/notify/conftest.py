@@ -27,12 +27,15 @@ def free_port() -> int:
 
 class Inbox:
     """An aiosmtpd handler keeping every message it accepts; `refuse` makes it answer every
-    recipient with 550, as a server does for an address it does not know."""
+    recipient with 550, as a server does for an address it does not know, and `busy` every
+    message with 451, as a server does that cannot take mail just now."""
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.refuse = False
+        self.busy = False
+        self.deferred = 0  # messages answered with 451
         self.port = 0
 
     async def handle_RCPT(
@@ -44,6 +47,9 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.busy:
+            self.deferred += 1
+            return "451 4.3.0 Mail server busy, try again later"
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         self.messages.append(message)

@@ -19,6 +19,7 @@ from libcard.fees.receipts import receipt_of
 from libcard.fees.rules import FeeState, FeeType, PaymentMethod
 from libcard.fees.service import FeeView, fees_of, ledger_of, pay
 from libcard.jobs.models import JobRun
+from libcard.jobs.registry import JOBS, Cadence, Job
 from libcard.jobs.scheduler import JobScheduler
 from libcard.kit.clock import FrozenClock
 from libcard.loans import fines
@@ -275,7 +276,10 @@ async def test_the_day_s_run_is_taken_once_and_a_cut_off_run_is_taken_over(
     patron = await world.patron()
     await _lend(world, patron, "3800001")
     clock.current = overdue_day(1)
-    first, second = JobScheduler(world.runtime), JobScheduler(world.runtime)
+    # The loan jobs only: the collection and payment jobs have tests of their own.
+    loan_jobs = [JOBS["overdue_fines"], JOBS["lost_items"]]
+    first = JobScheduler(world.runtime, loan_jobs, frequent=())
+    second = JobScheduler(world.runtime, loan_jobs, frequent=())
     ran = await first.run_due()
     assert [(r.name, r.day, r.outcome) for r in ran] == [
         ("overdue_fines", date(2026, 2, 3), "ok"),
@@ -343,3 +347,31 @@ async def test_fine_and_loan_policy_is_checked_and_kept_per_group(world: World) 
         policy.max_loans,
         policy.max_renewals,
     ) == (0, 0, 2, 30, LostItemReturned.CREDIT, 14, 0, 0)
+
+
+async def test_frequent_jobs_run_at_every_check_and_one_failing_stops_no_other(
+    world: World, clock: FrozenClock
+) -> None:
+    ran: list[datetime] = []
+
+    async def broken(runtime: object, now: datetime) -> FinesReport:
+        raise RuntimeError("the provider is down")
+
+    async def counted(runtime: object, now: datetime) -> FinesReport:
+        ran.append(now)
+        return FinesReport()
+
+    scheduler = JobScheduler(
+        world.runtime,
+        [],
+        frequent=[
+            Job("broken", Cadence.FREQUENT, "Fails.", broken),
+            Job("counted", Cadence.FREQUENT, "Counts.", counted),
+        ],
+    )
+    assert await scheduler.run_due() == []  # not recorded as daily runs
+    clock.advance(timedelta(minutes=1))
+    await scheduler.run_due()
+    assert len(ran) == 2
+    async with world.runtime.unit() as ctx:
+        assert (await ctx.session.scalars(select(JobRun))).all() == []

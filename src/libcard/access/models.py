@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from libcard.db import Base
@@ -51,3 +51,27 @@ class PortalSession(Base):
     last_seen_at: Mapped[datetime]
     expires_at: Mapped[datetime]  # the absolute end, however active the patron is
     ended_at: Mapped[datetime | None]
+    # A login at the identity broker in this session (R16): its assurance level (acr), when,
+    # and the identity it linked. Kept for this session only; a new session starts without.
+    assurance_acr: Mapped[str | None] = mapped_column(String(200))
+    assured_at: Mapped[datetime | None]
+    linked_identity_id: Mapped[int | None] = mapped_column(ForeignKey("linked_identity.id"))
+
+
+class LinkedIdentity(Base):
+    """A person at the identity broker (national eID, university login), linked to a patron by
+    the patron's first strong login. `subject` is a keyed digest of the broker's identifier,
+    which may be a national identity number."""
+
+    __tablename__ = "linked_identity"
+    __table_args__ = (
+        UniqueConstraint("issuer", "subject"),
+        UniqueConstraint("patron_id", "issuer"),  # one identity per broker and patron
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patron_id: Mapped[int] = mapped_column(ForeignKey("patron.id"), index=True)
+    issuer: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(String(80))
+    linked_at: Mapped[datetime]
+    last_login_at: Mapped[datetime]

@@ -25,6 +25,7 @@ class Scope(StrEnum):
     ITEMS_WRITE = "items:write"  # create, change and import items
     LOANS_READ = "loans:read"
     LOANS_WRITE = "loans:write"  # check out, check in, renew
+    COLLECTION = "collection"  # a collection agency: its cases, acknowledgements, reports
     AUDIT_READ = "audit:read"
     POLICY_READ = "policy:read"
     POLICY_WRITE = "policy:write"

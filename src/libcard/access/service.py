@@ -64,6 +64,9 @@ async def create_token(
         raise InvalidInput("token_actor", "No token may act as libcard itself.")
     if actor_kind is ActorKind.PATRON and patron_id is None:
         raise InvalidInput("token_actor", "A patron token names its patron.")
+    if actor_kind is ActorKind.AGENCY and institution_id is None:
+        # An agency sees the cases of the institution that handed them over, and no other's.
+        raise InvalidInput("token_actor", "A collection agency's token names its institution.")
     secret = TOKEN_PREFIX + new_token()
     now = ctx.clock.now()
     token = ApiToken(

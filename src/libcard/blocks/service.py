@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import BindParameter, bindparam, exists, select
 
 from libcard.audit.service import record_on
+from libcard.blocks.mail import mail_block_changes
 from libcard.blocks.models import StoredBlock
 from libcard.blocks.rules import (
     AccountSummary,
@@ -66,7 +67,7 @@ async def summary_of(ctx: Ctx, patron: Patron, ledger: Ledger, present: _Present
         if v.fee.type == FeeType.REPLACEMENT and v.status.outstanding_minor > 0
     ]
     cases = [
-        OpenCollectionCase(c.id, c.handed_over_at or c.created_at, c.amount_minor)
+        OpenCollectionCase(c.id, c.handed_over_at or c.created_at, c.amount_minor - c.paid_minor)
         for c in (await open_cases(ctx, patron.id) if present.cases else [])
     ]
     stored = (
@@ -149,6 +150,7 @@ async def _place(
     ends_at: datetime | None = None,
     card_id: int | None = None,
 ) -> StoredBlock:
+    before, _, _ = await account_blocks(ctx, patron)
     block = StoredBlock(
         institution_id=patron.institution_id,
         patron_id=patron.id,
@@ -169,6 +171,8 @@ async def _place(
         reason=reason,
         ends_at=ends_at.isoformat() if ends_at else None,
     )
+    after, _, _ = await account_blocks(ctx, patron)
+    await mail_block_changes(ctx, patron, before, after)
     return block
 
 
@@ -182,6 +186,12 @@ async def lift_block(ctx: Ctx, block_id: int, note: str | None = None) -> Stored
         raise NotFound("block_not_found", f"No block with id {block_id}.")
     if block.lifted_at is not None:
         raise Conflict("block_lifted", "This block has been lifted already.")
+    patron = await get_patron(ctx, block.patron_id)
+    # Read before and after, so a staff block whose end date has passed — it stopped holding
+    # then — is lifted without telling the patron of a change they saw already.
+    before, _, _ = await account_blocks(ctx, patron)
     block.lifted_at, block.lifted_by, block.lift_note = ctx.clock.now(), ctx.actor.label, note
     await record_on(ctx, "block:lift", block, code=block.code, note=note)
+    after, _, _ = await account_blocks(ctx, patron)
+    await mail_block_changes(ctx, patron, before, after)
     return block

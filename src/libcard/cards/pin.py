@@ -9,18 +9,24 @@ concurrent guesses from any number of processes are counted one by one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from libcard.audit.service import record_on
+from libcard.blocks.mail import mail_block_changes
+from libcard.blocks.rules import Block
 from libcard.cards.models import Card, PinCredential
 from libcard.cards.rules import CardState, check_photo_id
 from libcard.cards.service import find_card, note_refused_use, state_now
 from libcard.context import STAFF_KINDS, ActorKind, Ctx
 from libcard.errors import Conflict, Forbidden, RuleViolation
+from libcard.kit.i18n import moment
+from libcard.notify.recipient import mail_recipient, recipient
 from libcard.patrons.credentials import check_own_password
 from libcard.patrons.models import Patron
 from libcard.patrons.rules import check_pin
 from libcard.patrons.service import get_patron, patron_policy
-from libcard.policy.rules import Policy
+from libcard.policy.models import Institution
+from libcard.policy.rules import BlockCode, Policy
 
 PIN = "pin"
 VERIFIERS = frozenset(STAFF_KINDS | {ActorKind.TERMINAL, ActorKind.SERVICE, ActorKind.SYSTEM})
@@ -47,6 +53,25 @@ async def set_pin(ctx: Ctx, patron: Patron, pin: str) -> None:
     else:
         credential.digest, credential.changed_at = digest, now
     await ctx.session.flush()
+    if credential is not None and patron.activated_at is not None:
+        # A PIN replaced, not the first one chosen at activation: the patron hears of it, in
+        # case it was not them.
+        await _mail_pin_changed(ctx, patron, now)
+
+
+async def _mail_pin_changed(ctx: Ctx, patron: Patron, at: datetime) -> None:
+    institution = await ctx.session.get(Institution, patron.institution_id)
+    assert institution is not None  # the patron's foreign key
+    to = recipient(patron, institution)
+    if to is not None:
+        changed_at = moment(at, to.language, to.timezone)
+        await mail_recipient(ctx, to, "pin_changed", changed_at=changed_at)
+
+
+def _lockout(policy: Policy, since: datetime) -> Block:
+    # The PIN lockout as the block rules see it (blocks.service.summary_of: stored id 0).
+    code = BlockCode.PIN_LOCKED
+    return Block(code, policy.effects_of(code), since, stored_id=0)
 
 
 async def verify_pin(ctx: Ctx, card_number: str, pin: str) -> PinCheck:
@@ -85,16 +110,18 @@ async def check_account_pin(
             credential.digest = ctx.keyring.digest(PIN, pin)  # re-key after a rotation
         return PinCheck(True, False, limit, state, patron.id)
     credential.wrong_in_a_row += 1
-    credential.last_wrong_at = ctx.clock.now()
+    wrong_at = credential.last_wrong_at = ctx.clock.now()
     locked = credential.wrong_in_a_row >= limit
     if locked:
-        credential.locked_at = credential.last_wrong_at
+        credential.locked_at = wrong_at
     await record_on(
         ctx,
         "pin:lockout" if locked else "pin:wrong",
         card,
         wrong_in_a_row=credential.wrong_in_a_row,
     )
+    if locked:
+        await mail_block_changes(ctx, patron, [], [_lockout(policy, wrong_at)])
     return PinCheck(False, locked, max(limit - credential.wrong_in_a_row, 0), state, patron.id)
 
 
@@ -138,3 +165,5 @@ async def unlock_pin(ctx: Ctx, patron_id: int, photo_id_kind: str, note: str | N
         note=note,
         locked_since=locked_since.isoformat(),
     )
+    policy = await patron_policy(ctx, patron)
+    await mail_block_changes(ctx, patron, [_lockout(policy, locked_since)], [])

@@ -24,6 +24,8 @@ from libcard.cards.rules import (
 )
 from libcard.context import STAFF_KINDS, Actor, ActorKind, Ctx
 from libcard.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
+from libcard.kit.i18n import moment
+from libcard.notify.recipient import mail_recipient, recipient
 from libcard.patrons.models import Patron
 from libcard.patrons.service import get_patron, patron_policy
 from libcard.policy.models import Institution
@@ -213,6 +215,7 @@ async def report_lost(ctx: Ctx, card_id: int) -> Card:
         raise Forbidden("forbidden_report", "You may not report this card lost.")
     await _transition(ctx, card, CardState.LOST)
     await record_on(ctx, "card:report_lost", card, kind=card.kind)
+    await _mail_card_missing(ctx, card)
     if card.kind == CardKind.ECARD:
         # R3: there is always an e-card. A lost phone gets the account a new e-card number.
         await issue_card(
@@ -231,9 +234,31 @@ async def mark_stolen(ctx: Ctx, card_id: int, photo_id_kind: str, note: str | No
         raise Forbidden("forbidden_stolen", "Only lending-desk staff can mark a card stolen.")
     kind = check_photo_id(photo_id_kind)
     card = await get_card(ctx, card_id)
+    was_lost = state_now(ctx, card) is CardState.LOST
     await _transition(ctx, card, CardState.STOLEN)
     await record_on(ctx, "card:mark_stolen", card, photo_id_kind=kind, note=note)
+    if not was_lost:  # a card reported lost before was mailed about then
+        await _mail_card_missing(ctx, card)
     return card
+
+
+async def _mail_card_missing(ctx: Ctx, card: Card) -> None:
+    """Tell the patron their card is blocked: whoever reported it, it may not have been them.
+    Only the last four digits go in the mail; a health card's number is not kept at all."""
+    patron = await ctx.session.get(Patron, card.patron_id)
+    institution = await ctx.session.get(Institution, card.institution_id)
+    assert patron is not None  # the card's foreign keys
+    assert institution is not None
+    to = recipient(patron, institution)
+    if to is None:
+        return
+    await mail_recipient(
+        ctx,
+        to,
+        "card_reported_lost",
+        card_number_end=(card.number or "")[-4:],
+        reported_at=moment(card.state_changed_at, to.language, to.timezone),
+    )
 
 
 async def mark_replaced(ctx: Ctx, card: Card) -> None:

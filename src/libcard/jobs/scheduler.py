@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from libcard.jobs.models import JobRun
-from libcard.jobs.registry import DAILY_JOBS, Job
+from libcard.jobs.registry import DAILY_JOBS, FREQUENT_JOBS, Job
 from libcard.policy.models import Institution
 from libcard.runtime import Runtime
 
@@ -93,17 +93,20 @@ class Ran:
 
 
 class JobScheduler:
-    """Runs the daily jobs that are due, at start and then every `interval_seconds`."""
+    """Runs the daily jobs that are due, and the frequent ones, at start and then every
+    `interval_seconds`."""
 
     def __init__(
         self,
         runtime: Runtime,
         jobs: Sequence[Job] = DAILY_JOBS,
         *,
+        frequent: Sequence[Job] = FREQUENT_JOBS,
         interval_seconds: float = CHECK_SECONDS,
     ) -> None:
         self.runtime = runtime
         self.jobs = tuple(jobs)
+        self.frequent = tuple(frequent)
         self.interval_seconds = interval_seconds
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -148,7 +151,22 @@ class JobScheduler:
             await _finish(self.runtime, run_id, outcome, summary)
             logger.info("job %s for %s: %s (%s)", job.name, day, outcome, summary)
             ran.append(Ran(job.name, day, outcome, summary))
+        for job in self.frequent:
+            if self._stopping.is_set():
+                break
+            await self._run_frequent(job, now)
         return ran
+
+    async def _run_frequent(self, job: Job, now: datetime) -> None:
+        # Not recorded in job_run (it runs every minute); a failure is logged and the next
+        # check tries again.
+        try:
+            report = await job.run(self.runtime, now)
+        except Exception:
+            logger.exception("job %s failed; it runs again at the next check", job.name)
+            return
+        level = logging.WARNING if report.failures else logging.DEBUG
+        logger.log(level, "job %s: %s", job.name, report.summary())
 
     async def _run(self) -> None:
         while not self._stopping.is_set():

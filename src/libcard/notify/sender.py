@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.policy
 import email.utils
 import itertools
 import logging
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import aiosmtplib
+from aiosmtplib.email import extract_recipients, extract_sender
 from sqlalchemy import select, update
 from starlette.requests import HTTPConnection
 
@@ -43,6 +45,13 @@ SEND_LIMIT_SECONDS = 5 * 60.0
 POLL_SECONDS = 5.0
 STOP_GRACE_SECONDS = 10.0
 
+# Headers are written unfolded up to the 998 characters a line may have. Python's email
+# package folds a subject with non-ASCII letters (Danish, German) into encoded words in a way
+# that reads back with a doubled space, "wurde  geändert"; a subject of at most 300
+# characters needs no folding.
+WIRE = email.policy.SMTP.clone(max_line_length=998)
+FILE = email.policy.default.clone(max_line_length=998)
+
 
 class Transport(Protocol):
     async def send(self, message: EmailMessage) -> None: ...
@@ -59,8 +68,14 @@ class SmtpTransport:
     timeout_seconds: float = 30.0
 
     async def send(self, message: EmailMessage) -> None:
+        sender, recipients = extract_sender(message), extract_recipients(message)
+        content: EmailMessage | bytes = message.as_bytes(policy=WIRE)
+        if not all(address.isascii() for address in [sender or "", *recipients]):
+            content = message  # the client asks for SMTPUTF8 and writes headers in UTF-8
         await aiosmtplib.send(
-            message,
+            content,
+            sender=sender,
+            recipients=recipients,
             hostname=self.host,
             port=self.port,
             username=self.username,
@@ -83,7 +98,7 @@ class FileTransport:
     async def send(self, message: EmailMessage) -> None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         name = f"{stamp}-{os.getpid()}-{next(self._serial):06d}.eml"
-        await asyncio.to_thread(self._write, name, message.as_bytes())
+        await asyncio.to_thread(self._write, name, message.as_bytes(policy=FILE))
 
     def _write(self, name: str, data: bytes) -> None:
         # Bodies hold one-time secrets: readable by libcard's own user only.

@@ -46,6 +46,45 @@ TEMPLATES: dict[str, MailTemplate] = {
         subject=N_("Reset your library password at %(institution_name)s"),
         values=frozenset({"patron_name", "institution_name", "reset_url", "valid_minutes"}),
     ),
+    # Mail about changes to the account. None carries a full card number, a PIN or a
+    # password: a mailbox is read by more eyes than the patron's, and mail is kept for years.
+    "pin_changed": MailTemplate(
+        subject=N_("The PIN of your library account at %(institution_name)s was changed"),
+        values=frozenset({"patron_name", "institution_name", "changed_at"}),
+    ),
+    "card_reported_lost": MailTemplate(
+        subject=N_("Your library card at %(institution_name)s was reported lost"),
+        values=frozenset({"patron_name", "institution_name", "card_number_end", "reported_at"}),
+    ),
+    "block_placed": MailTemplate(
+        subject=N_("Your library account at %(institution_name)s has been blocked"),
+        values=frozenset({"patron_name", "institution_name", "reason", "lift"}),
+    ),
+    "block_lifted": MailTemplate(
+        subject=N_("A block on your library account at %(institution_name)s has been lifted"),
+        values=frozenset({"patron_name", "institution_name", "reason"}),
+    ),
+    "collection_notice": MailTemplate(
+        subject=N_("Please pay %(amount)s to %(institution_name)s by %(deadline)s"),
+        values=frozenset(
+            {"patron_name", "institution_name", "amount", "deadline", "pay_url", "agency"}
+        ),
+    ),
+    "payment_receipt": MailTemplate(
+        subject=N_("Receipt for your payment to %(institution_name)s"),
+        values=frozenset(
+            {
+                "patron_name",
+                "institution_name",
+                "amount",
+                "paid_at",
+                "method",
+                "reference",
+                "lines",
+                "receipt_url",
+            }
+        ),
+    ),
 }
 
 

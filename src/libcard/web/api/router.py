@@ -8,10 +8,12 @@ from libcard.web.api import (
     audit_routes,
     block_routes,
     card_routes,
+    collection_routes,
     fee_routes,
     item_routes,
     loan_routes,
     patron_routes,
+    payment_routes,
     policy_routes,
 )
 
@@ -26,6 +28,8 @@ def build() -> APIRouter:
         item_routes,
         loan_routes,
         policy_routes,
+        collection_routes,
+        payment_routes,
         audit_routes,
     ):
         router.include_router(module.router)

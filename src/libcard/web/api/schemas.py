@@ -19,6 +19,7 @@ from libcard.policy.rules import (
     FeeComparison,
     FieldOwner,
     LostItemReturned,
+    PaymentLogin,
 )
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -28,6 +29,7 @@ MinorUnits = Annotated[int, Field(gt=0, le=100_000_000, description="Minor units
 AmountOrZero = Annotated[int, Field(ge=0, le=100_000_000, description="Minor units (øre, cent).")]
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL; larger ones are refused up front
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+AgencyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
 class Strict(BaseModel):
@@ -60,6 +62,19 @@ class InstitutionPolicyIn(Strict):
     activation_code_days: Annotated[int, Field(ge=1, le=365)] | None = None
     password_reset_minutes: Annotated[int, Field(ge=5, le=1440)] | None = None
     card_valid_years: Annotated[int, Field(ge=1, le=50)] | None = None
+    collection_agency: AgencyName | None = Field(
+        default=None, description="The collection agency (R15); null: no debt goes to collection."
+    )
+    collection_min_debt_minor: MinorUnits | None = Field(
+        default=None, description="The least open debt that gets a collection notice."
+    )
+    collection_min_age_days: Annotated[int, Field(ge=0, le=3650)] | None = Field(
+        default=None, description="Days the oldest open fee must have been open first."
+    )
+    collection_notice_days: Annotated[int, Field(ge=1, le=90)] | None = Field(
+        default=None, description="Days from the notice to the hand-over to the agency."
+    )
+    payment_login: PaymentLogin | None = None
 
 
 class InstitutionIn(InstitutionPolicyIn):
@@ -86,6 +101,11 @@ class InstitutionOut(BaseModel):
     activation_code_days: int
     password_reset_minutes: int
     card_valid_years: int
+    collection_agency: str | None = Field(description="None: no debt goes to collection.")
+    collection_min_debt: Money
+    collection_min_age_days: int
+    collection_notice_days: int
+    payment_login: PaymentLogin
 
 
 class GroupPolicyIn(Strict):

@@ -14,7 +14,14 @@ from libcard.fees.service import FeeView
 from libcard.patrons.models import Patron
 from libcard.patrons.service import get_patron
 from libcard.policy.models import Institution, PatronGroup
-from libcard.policy.rules import COLUMN_TO_FIELD, PERSONAL_FIELDS, BlockCode, Policy, may_write
+from libcard.policy.rules import (
+    COLUMN_TO_FIELD,
+    PERSONAL_FIELDS,
+    BlockCode,
+    PaymentLogin,
+    Policy,
+    may_write,
+)
 from libcard.policy.service import policy_for_group, policy_of
 from libcard.web.api import schemas as s
 from libcard.web.api.deps import Api
@@ -111,6 +118,11 @@ def institution_out(institution: Institution) -> s.InstitutionOut:
         activation_code_days=institution.activation_code_days,
         password_reset_minutes=institution.password_reset_minutes,
         card_valid_years=institution.card_valid_years,
+        collection_agency=institution.collection_agency,
+        collection_min_debt=s.Money.of(institution.collection_min_debt_minor, institution.currency),
+        collection_min_age_days=institution.collection_min_age_days,
+        collection_notice_days=institution.collection_notice_days,
+        payment_login=PaymentLogin(institution.payment_login),
     )
 
 

@@ -108,6 +108,7 @@ SCOPE_LABELS = {
     Scope.ITEMS_WRITE.value: N_("Add, change and import items"),
     Scope.LOANS_READ.value: N_("Read loans"),
     Scope.LOANS_WRITE.value: N_("Check out, check in and renew loans"),
+    Scope.COLLECTION.value: N_("Work the collection cases handed to an agency"),
     Scope.AUDIT_READ.value: N_("Read the audit log"),
     Scope.POLICY_READ.value: N_("Read policy"),
     Scope.POLICY_WRITE.value: N_("Change policy"),

@@ -24,6 +24,7 @@ from libcard.policy.rules import (
     FeeBlockLift,
     FeeComparison,
     LostItemReturned,
+    PaymentLogin,
     Policy,
     parse_effects,
     parse_owners,
@@ -51,6 +52,7 @@ from libcard.web.desk.admin_forms import (
     required_text,
     show,
     show_error,
+    text,
     ticked_effects,
     time_zone,
     whole_number,
@@ -101,7 +103,18 @@ def _institution_values(current: Institution) -> dict[str, Any]:
         "activation_code_days": str(current.activation_code_days),
         "password_reset_minutes": str(current.password_reset_minutes),
         "card_valid_years": str(current.card_valid_years),
+        **_collection_values(current),
         "reason": "",
+    }
+
+
+def _collection_values(current: Institution) -> dict[str, Any]:
+    return {
+        "collection_agency": current.collection_agency or "",
+        "collection_min_debt": format_minor(current.collection_min_debt_minor, current.currency),
+        "collection_min_age_days": str(current.collection_min_age_days),
+        "collection_notice_days": str(current.collection_notice_days),
+        "payment_login": current.payment_login,
     }
 
 
@@ -118,9 +131,59 @@ def _institution_submitted(form: Form) -> dict[str, Any]:
         "activation_code_days",
         "password_reset_minutes",
         "card_valid_years",
+        *COLLECTION_KEYS,
         "reason",
     )
     return {**{key: form.get(key) for key in keys}, "effects": ticked_effects(form)}
+
+
+COLLECTION_KEYS = (
+    "collection_agency",
+    "collection_min_debt",
+    "collection_min_age_days",
+    "collection_notice_days",
+    "payment_login",
+)
+
+
+def _agency(form: Form) -> str | None:
+    """The agency's name; empty: nothing goes to collection."""
+    value = text(form, "collection_agency")
+    if len(value) > 100:
+        raise FieldError(
+            "collection_agency",
+            N_("Collection agency"),
+            N_("%(label)s: at most %(limit)s characters."),
+            limit=100,
+        )
+    return value or None
+
+
+def _collection_changes(form: Form, current: Institution) -> dict[str, Any]:
+    """The collection settings (R15) and the login asked for before paying (R16)."""
+    return {
+        "collection_agency": _agency(form),
+        "collection_min_debt_minor": amount(
+            form,
+            "collection_min_debt",
+            N_("Least debt that goes to collection"),
+            current.currency,
+            above_zero=True,
+        ),
+        "collection_min_age_days": whole_number(
+            form,
+            "collection_min_age_days",
+            N_("Days the oldest fee is unpaid first"),
+            low=0,
+            high=3650,
+        ),
+        "collection_notice_days": whole_number(
+            form, "collection_notice_days", N_("Days to pay after the notice"), low=1, high=90
+        ),
+        "payment_login": choice(
+            form, "payment_login", N_("Before paying online"), tuple(PaymentLogin)
+        ),
+    }
 
 
 def _institution_changes(form: Form, current: Institution) -> dict[str, Any]:
@@ -155,6 +218,7 @@ def _institution_changes(form: Form, current: Institution) -> dict[str, Any]:
         "card_valid_years": whole_number(
             form, "card_valid_years", N_("Cards are valid for"), low=1, high=50
         ),
+        **_collection_changes(form, current),
     }
     stored = {
         "name": current.name,
@@ -168,6 +232,11 @@ def _institution_changes(form: Form, current: Institution) -> dict[str, Any]:
         "activation_code_days": current.activation_code_days,
         "password_reset_minutes": current.password_reset_minutes,
         "card_valid_years": current.card_valid_years,
+        "collection_agency": current.collection_agency,
+        "collection_min_debt_minor": current.collection_min_debt_minor,
+        "collection_min_age_days": current.collection_min_age_days,
+        "collection_notice_days": current.collection_notice_days,
+        "payment_login": current.payment_login,
     }
     return {key: value for key, value in wanted.items() if value != stored[key]}
 
@@ -186,6 +255,7 @@ async def _institution_page(
         "values": values or _institution_values(current),
         "comparisons": [c.value for c in FeeComparison],
         "lifts": [lift.value for lift in FeeBlockLift],
+        "payment_logins": [login.value for login in PaymentLogin],
         "example": format_minor(22500, current.currency),
         "done": done,
     }

@@ -31,6 +31,7 @@ from libcard.policy.branches import list_branches
 from libcard.policy.rules import PERSONAL_FIELDS, Action, BlockCode, FieldOwner, may_write
 from libcard.staff.roles import ACTOR_KIND
 from libcard.web.api.deps import IdPath
+from libcard.web.desk.event_labels import EVENT_LABELS
 from libcard.web.desk.find_routes import birth_day
 from libcard.web.desk.render import add_messages, form_error, redirect, render
 from libcard.web.desk.visit import DeskVisit, staff_visit
@@ -112,44 +113,6 @@ NEW_CARD = N_("New card number: %(number)s.")
 FEE_CHARGED = N_("%(amount)s has been charged to the account.")
 NO_FEE = N_("No fee was charged.")
 
-# Audit actions as staff read them in the account's history; others show their code.
-EVENT_LABELS: dict[str, str] = {
-    "patron:create": N_("Registered"),
-    "patron:activate": N_("Account activated"),
-    "patron:update": N_("Personal data changed"),
-    "patron:change_group": N_("Group changed"),
-    "activation:issue_code": N_("Activation code issued"),
-    "card:issue": N_("Card issued"),
-    "card:activate": N_("Card activated"),
-    "card:report_lost": N_("Card reported lost"),
-    "card:mark_stolen": N_("Card marked stolen"),
-    "card:replace": N_("Card replaced"),
-    "card:use_refused": N_("Refused card was used"),
-    "pin:wrong": N_("Wrong PIN"),
-    "pin:lockout": N_("PIN locked after wrong PINs"),
-    "pin:attempt_while_locked": N_("PIN tried while locked"),
-    "pin:unlock": N_("PIN lockout lifted"),
-    "pin:change": N_("PIN changed"),
-    "password:change": N_("Password changed"),
-    "password:wrong": N_("Wrong password"),
-    "password:reset_requested": N_("Password reset asked for"),
-    "password:reset": N_("Password reset"),
-    "block:place": N_("Block placed"),
-    "block:lift": N_("Block lifted"),
-    "fee:charge": N_("Fee charged"),
-    "fee:pay": N_("Payment"),
-    "fee:waiver": N_("Fee waived"),
-    "fee:refund": N_("Refund"),
-    "fee:raise": N_("Overdue fine raised"),
-    "loan:checkout": N_("Checked out"),
-    "loan:checkin": N_("Checked in"),
-    "loan:renew": N_("Renewed"),
-    "loan:fine": N_("Overdue fine"),
-    "loan:lost": N_("Item recorded as lost"),
-    "loan:lost_returned": N_("Lost item returned"),
-    "collection:hand_over": N_("Debt handed to collection"),
-    "collection:paid_in_full": N_("Collection paid in full"),
-}
 CARD_DETAIL = N_("Card %(number)s")
 AMOUNT_DETAIL = N_("Amount: %(amount)s")
 PHOTO_ID_DETAIL = N_("Photo ID: %(kind)s")

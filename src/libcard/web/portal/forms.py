@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from libcard.errors import InvalidInput
+from libcard.identity.rules import is_local_path
 
 MAX_FIELD = 500  # no field of these forms is longer; more is not a person typing
 
@@ -41,7 +42,8 @@ def same(first: str, second: str, code: str) -> None:
 
 
 def local_path(target: str | None, default: str) -> str:
-    """Only a path on this site: a `next` of //evil.example or https://… goes to `default`."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only a path on this site: a `next` of //evil.example, https://… or one with a tab that
+    a browser would drop goes to `default`."""
+    if not target or not is_local_path(target):
         return default
     return target

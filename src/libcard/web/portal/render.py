@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from libcard.errors import LibcardError
 from libcard.kit.i18n import N_, SUPPORTED, day, moment, money, translate, translations
 from libcard.patrons.rules import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from libcard.payments.providers import errors as provider_errors
 from libcard.web.browser import CsrfToken
 from libcard.web.browser import redirect as redirect  # the routes redirect through here
 from libcard.web.portal.labels import ACTIONS, LABELS
@@ -76,6 +77,8 @@ MESSAGES: dict[str, str] = {
     "card_required": N_("Choose the card that is lost."),
     "card_not_yours": N_("This is not one of your cards."),
     "birth_date_format": N_("Write the date of birth as YYYY-MM-DD."),
+    provider_errors.UNAVAILABLE: provider_errors.UNAVAILABLE_TEXT,
+    provider_errors.REFUSED: provider_errors.REFUSED_TEXT,
 }
 GENERIC = N_("Something went wrong. Please try again.")
 VALUES = {"min": MIN_PASSWORD_LENGTH, "max": MAX_PASSWORD_LENGTH}

@@ -6,14 +6,28 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
 from libcard.errors import LibcardError
-from libcard.web.portal import account_routes, auth_routes, data_routes, loan_routes
+from libcard.web.portal import (
+    account_routes,
+    auth_routes,
+    data_routes,
+    loan_routes,
+    payment_routes,
+    strong_login_routes,
+)
 from libcard.web.portal.render import error_page, redirect
 from libcard.web.portal.visit import LoginRequired, anonymous_visit
 
 
 def build() -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    for module in (auth_routes, account_routes, loan_routes, data_routes):
+    for module in (
+        auth_routes,
+        strong_login_routes,
+        account_routes,
+        loan_routes,
+        payment_routes,
+        data_routes,
+    ):
         router.include_router(module.router)
     return router
 

@@ -43,6 +43,8 @@ class Visit(BrowserVisit):
     session: PortalSession | None = None
     patron_language: str | None = None
 
+    STRONG_LOGIN_COOKIE = "libcard_strong"
+
     @property
     def rules(self) -> SessionRules:
         settings = self.runtime.settings
@@ -65,6 +67,26 @@ class Visit(BrowserVisit):
         if self.session is None:
             return None
         return f"session:{self.session.id}:{self.session.created_at.isoformat()}"
+
+    @property
+    def assurance(self) -> str | None:
+        """The assurance level (acr) of this session's login at the identity broker, if any."""
+        if self.session is None or self.session.assured_at is None:
+            return None
+        return self.session.assurance_acr
+
+    @property
+    def strong_login_cookie(self) -> str:
+        """The cookie that carries a strong login under way to the broker and back."""
+        return cookie_name(self.STRONG_LOGIN_COOKIE, self.secure)
+
+    def hold_strong_login(self, sealed: str) -> None:
+        self._new_cookies[self.strong_login_cookie] = (sealed, None)
+        self._dropped_cookies.discard(self.strong_login_cookie)
+
+    def drop_strong_login(self) -> None:
+        self._dropped_cookies.add(self.strong_login_cookie)
+        self._new_cookies.pop(self.strong_login_cookie, None)
 
     def log_in(self, session: PortalSession, secret: str) -> None:
         self.session = session

@@ -1,0 +1,60 @@
+"""A strong login under way: what the callback must match (state, nonce, PKCE verifier), where
+the patron goes afterwards, and the portal session it belongs to.
+
+It travels in a cookie, encrypted and authenticated with a key derived from the server secret
+(Fernet), so the server keeps nothing per attempt; the cookie is dropped at the callback, which
+makes it single-use, and it expires after ten minutes by the library's clock.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from libcard.kit.secrets import Keyring, version_of
+
+LIFETIME = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class PendingLogin:
+    issuer: str
+    state: str
+    nonce: str
+    verifier: str
+    next: str
+    binding: str  # the portal session that started it
+
+
+def _fernet(keyring: Keyring, version: int) -> Fernet:
+    material = keyring.digest("strong-login-pending", "", version).split("$")[-1]
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(material.encode()).digest()))
+
+
+def seal(keyring: Keyring, pending: PendingLogin, now: datetime) -> str:
+    data = json.dumps(asdict(pending), separators=(",", ":")).encode()
+    token = _fernet(keyring, keyring.current).encrypt_at_time(data, int(now.timestamp()))
+    return f"v{keyring.current}.{token.decode()}"
+
+
+def unseal(keyring: Keyring, sealed: str | None, now: datetime) -> PendingLogin | None:
+    """The pending login, or None when the cookie is missing, forged, or older than LIFETIME."""
+    if not sealed:
+        return None
+    head, _, token = sealed.partition(".")
+    version = version_of(head + "$")
+    if version not in keyring.keys:
+        return None
+    try:
+        data = _fernet(keyring, version).decrypt_at_time(
+            token.encode(), int(LIFETIME.total_seconds()), int(now.timestamp())
+        )
+        values = json.loads(data)
+        return PendingLogin(**{k: str(values[k]) for k in PendingLogin.__dataclass_fields__})
+    except (InvalidToken, ValueError, KeyError, TypeError):
+        return None

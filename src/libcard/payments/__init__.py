@@ -1,0 +1,1 @@
+"""Paying fees online: checkouts with a provider, webhooks and reconciliation."""

@@ -1,0 +1,53 @@
+"""Audit actions as staff read them in an account's history."""
+
+from __future__ import annotations
+
+from libcard.kit.i18n import N_
+
+# Audit actions as staff read them in the account's history; others show their code.
+EVENT_LABELS: dict[str, str] = {
+    "patron:create": N_("Registered"),
+    "patron:activate": N_("Account activated"),
+    "patron:update": N_("Personal data changed"),
+    "patron:change_group": N_("Group changed"),
+    "activation:issue_code": N_("Activation code issued"),
+    "card:issue": N_("Card issued"),
+    "card:activate": N_("Card activated"),
+    "card:report_lost": N_("Card reported lost"),
+    "card:mark_stolen": N_("Card marked stolen"),
+    "card:replace": N_("Card replaced"),
+    "card:use_refused": N_("Refused card was used"),
+    "pin:wrong": N_("Wrong PIN"),
+    "pin:lockout": N_("PIN locked after wrong PINs"),
+    "pin:attempt_while_locked": N_("PIN tried while locked"),
+    "pin:unlock": N_("PIN lockout lifted"),
+    "pin:change": N_("PIN changed"),
+    "password:change": N_("Password changed"),
+    "password:wrong": N_("Wrong password"),
+    "password:reset_requested": N_("Password reset asked for"),
+    "password:reset": N_("Password reset"),
+    "block:place": N_("Block placed"),
+    "block:lift": N_("Block lifted"),
+    "fee:charge": N_("Fee charged"),
+    "fee:pay": N_("Payment"),
+    "fee:waiver": N_("Fee waived"),
+    "fee:refund": N_("Refund"),
+    "fee:raise": N_("Overdue fine raised"),
+    "loan:checkout": N_("Checked out"),
+    "loan:checkin": N_("Checked in"),
+    "loan:renew": N_("Renewed"),
+    "loan:fine": N_("Overdue fine"),
+    "loan:lost": N_("Item recorded as lost"),
+    "loan:lost_returned": N_("Lost item returned"),
+    "collection:notice": N_("Collection notice sent"),
+    "collection:settle": N_("Collection notice settled"),
+    "collection:hand_over": N_("Debt handed to collection"),
+    "collection:acknowledge": N_("Collection case acknowledged by the agency"),
+    "collection:payment": N_("Payment reported by the collection agency"),
+    "collection:paid_in_full": N_("Collection paid in full"),
+    "collection:recall": N_("Collection case recalled"),
+    "collection:export": N_("Collection case exported to the agency"),
+    "identity:link": N_("Login at the identity broker linked"),
+    "identity:refuse": N_("Login at the identity broker refused"),
+    "identity:strong_login": N_("Strong login"),
+}

@@ -1,6 +1,6 @@
 """Test fixtures: every database test runs on SQLite and, when LIBCARD_TEST_POSTGRES_URL is
 set (CI sets it), on PostgreSQL too. Each test starts on an empty migrated database — a copy
-of a migrated file on SQLite, a truncated per-process database on PostgreSQL — so tests own
+of a migrated file on SQLite, an emptied per-process database on PostgreSQL — so tests own
 their data and never depend on each other's order."""
 
 from __future__ import annotations
@@ -33,6 +33,18 @@ TEST_KEYS = {1: "11" * 32}
 
 # Argon2id stays the algorithm; a cheap cost keeps hundreds of activations quick.
 configure_password_hashing(time_cost=1, memory_kib=1024)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`--dist loadgroup`, as scripts/test runs it), the tests that share
+    one expensive server stay on one worker: the browser tests share a `libcard serve`, an
+    identity broker and Chromium for their package, tests/test_cli.py a served demo."""
+    for item in items:
+        parts = item.path.parts
+        if "e2e" in parts:
+            item.add_marker(pytest.mark.xdist_group("e2e"))
+        elif item.path.name == "test_cli.py":
+            item.add_marker(pytest.mark.xdist_group("cli"))
 
 
 def _async_pg(url: str) -> str:
@@ -74,17 +86,33 @@ def postgres_database() -> Iterator[str | None]:
         return
     name = f"libcard_test_{_worker()}_{uuid.uuid4().hex[:8]}"
     asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    # A test database need not survive a crash of the server: commits need not wait for the
+    # disk, which is most of what a test's many small transactions would wait for.
+    asyncio.run(_pg_admin(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     upgrade(_pg_url_for(name))
     yield name
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def _empty(url: str) -> None:
-    # TRUNCATE skips the audit log's row triggers, which refuse DELETE by design.
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    """Every table emptied and every id sequence back at 1, in one round trip.
+
+    DELETE with triggers off (`session_replication_role = replica`: the audit log's rows
+    refuse DELETE by design, and foreign keys need no order then) is far quicker on tables of
+    a few rows than TRUNCATE, which makes new files for every table and syncs them."""
+    tables = [t.name for t in Base.metadata.sorted_tables]
+    statements = ["SET LOCAL session_replication_role = replica"]
+    statements += [f'DELETE FROM "{name}"' for name in tables]  # noqa: S608 — our own table names
+    statements.append(
+        "SELECT setval(c.oid, 1, false) FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind = 'S' AND n.nspname = current_schema()"
+    )
     engine = create_engine(url, pool=False)
     async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        raw = await conn.get_raw_connection()
+        # asyncpg runs a parameterless script as one simple query: one round trip.
+        await raw.driver_connection.execute(";\n".join(statements))
     await engine.dispose()
 
 

@@ -1,8 +1,13 @@
 """The README's first command for real: `libcard serve --demo` and `libcard demo --json`
-in subprocesses, asked over HTTP about every demo patron."""
+in subprocesses, asked over HTTP about every demo patron.
+
+One served demo per database backend is shared by the tests of this module (starting it
+loads the demo and hashes its passwords at the production cost, which is most of a test's
+time); each test changes only what no other test here reads."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -11,7 +16,9 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +39,7 @@ from libcard.sip2 import (
     build,
     parse,
 )
+from tests.conftest import BACKENDS, _pg_admin, _pg_url_for
 
 LIBCARD = str(Path(sys.executable).parent / "libcard")
 
@@ -42,33 +50,53 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def cli_env(database_url: str, tmp_path: Path) -> dict[str, str]:
+def _cli_env(database_url: str, workdir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIBCARD_")}
     env.update(
         LIBCARD_DATABASE_URL=database_url,
-        LIBCARD_PEPPER_FILE=str(tmp_path / "secrets.json"),
+        LIBCARD_PEPPER_FILE=str(workdir / "secrets.json"),
         # Plain http on loopback: cookies without the Secure flag, or a client drops them.
         LIBCARD_COOKIE_SECURE="false",
+        # The payment simulator that `serve` starts: a port of its own for each server.
+        LIBCARD_PAYMENTS_SIMULATOR_PORT=str(_free_port()),
     )
     return env
 
 
 @pytest.fixture
-def sip2_port() -> int:
-    return _free_port()
+def cli_env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    return _cli_env(database_url, tmp_path)
 
 
-@pytest.fixture
-def server(cli_env: dict[str, str], tmp_path: Path, sip2_port: int) -> Iterator[str]:
-    """`libcard serve --demo` with HTTP and SIP2 on free ports; yields the HTTP address.
+@dataclass(frozen=True)
+class Served:
+    base: str  # the HTTP address
+    sip2_port: int
+    env: dict[str, str]
+    workdir: Path
+    demo: dict[str, Any]  # `libcard demo --json` as printed once the server was up
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """`libcard serve --demo` with HTTP and SIP2 on free ports, on a database of its own.
     SIP2 listens before HTTP answers, so a healthy HTTP side means SIP2 is there too."""
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("w")
+    workdir = tmp_path_factory.mktemp(f"served-{request.param}")
+    database = f"libcard_cli_{uuid.uuid4().hex[:8]}"
+    if request.param == "postgres":
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{database}"'))
+        url = _pg_url_for(database)
+    else:
+        url = f"sqlite+aiosqlite:///{workdir / 'libcard.sqlite3'}"
+    env = _cli_env(url, workdir)
+    port, sip2_port = _free_port(), _free_port()
+    log = (workdir / "serve.log").open("w")
     process = subprocess.Popen(  # noqa: S603 — our own command
         [LIBCARD, "serve", "--demo", "--port", str(port), "--sip2-port", str(sip2_port)],
-        cwd=tmp_path,
-        env=cli_env,
+        cwd=workdir,
+        env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -77,7 +105,7 @@ def server(cli_env: dict[str, str], tmp_path: Path, sip2_port: int) -> Iterator[
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise AssertionError((tmp_path / "serve.log").read_text())
+                raise AssertionError((workdir / "serve.log").read_text())
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
@@ -85,11 +113,13 @@ def server(cli_env: dict[str, str], tmp_path: Path, sip2_port: int) -> Iterator[
                 time.sleep(0.2)
         else:
             raise AssertionError("libcard serve did not answer within 60 s")
-        yield base
+        yield Served(base, sip2_port, env, workdir, _demo(env, workdir))
     finally:
         process.terminate()
         process.wait(timeout=20)
         log.close()
+        if request.param == "postgres":
+            asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 
 
 def _libcard(
@@ -137,12 +167,10 @@ def test_demo_json_lists_a_patron_in_every_state_the_issue_names(
     assert by_key["not_activated"]["activation_code"]
 
 
-def test_served_demo_answers_as_the_demo_says(
-    server: str, cli_env: dict[str, str], tmp_path: Path
-) -> None:
-    demo = _demo(cli_env, tmp_path)
+def test_served_demo_answers_as_the_demo_says(served: Served) -> None:
+    demo = served.demo
     headers = {"Authorization": f"Bearer {demo['api_token']}", "Accept-Language": "en"}
-    with httpx.Client(base_url=f"{server}/api/v1", headers=headers, timeout=10) as api:
+    with httpx.Client(base_url=f"{served.base}/api/v1", headers=headers, timeout=10) as api:
         for patron in demo["patrons"]:
             status = api.get(f"/cards/{patron['card_number']}/status").json()
             codes = [b["code"] for b in status["blocks"]]
@@ -197,10 +225,8 @@ def _sip2(port: int, encoding: str, *requests: ScMessage) -> list[Message]:
     return answers
 
 
-def test_served_demo_lends_at_a_self_checkout_machine(
-    server: str, sip2_port: int, cli_env: dict[str, str], tmp_path: Path
-) -> None:
-    demo = _demo(cli_env, tmp_path)
+def test_served_demo_lends_at_a_self_checkout_machine(served: Served) -> None:
+    demo = served.demo
     machine = demo["sip2"]
     ok = next(p for p in demo["patrons"] if p["key"] == "ok")
     barcode = demo["items_to_check_out"][0]
@@ -208,7 +234,7 @@ def test_served_demo_lends_at_a_self_checkout_machine(
     now = datetime.now()
     institution = machine["institution_id"]
     login, status, lent = _sip2(
-        sip2_port,
+        served.sip2_port,
         machine["encoding"],
         LoginRequest(
             uid_algorithm="0",
@@ -244,13 +270,11 @@ def test_served_demo_lends_at_a_self_checkout_machine(
     assert lent.due_date
 
 
-def test_token_create_makes_a_token_with_just_the_scopes_asked(
-    server: str, cli_env: dict[str, str], tmp_path: Path
-) -> None:
-    demo = _demo(cli_env, tmp_path)
+def test_token_create_makes_a_token_with_just_the_scopes_asked(served: Served) -> None:
+    demo = served.demo
     made = _libcard(
-        cli_env,
-        tmp_path,
+        served.env,
+        served.workdir,
         "token",
         "create",
         "--name",
@@ -267,7 +291,7 @@ def test_token_create_makes_a_token_with_just_the_scopes_asked(
     assert secret not in made.stderr
     ok = demo["patrons"][0]
     with httpx.Client(
-        base_url=f"{server}/api/v1", headers={"Authorization": f"Bearer {secret}"}, timeout=10
+        base_url=f"{served.base}/api/v1", headers={"Authorization": f"Bearer {secret}"}, timeout=10
     ) as api:
         assert api.get(f"/cards/{ok['card_number']}/status").json()["may"]["borrow"] is True
         refused = api.get("/institutions")
@@ -275,8 +299,8 @@ def test_token_create_makes_a_token_with_just_the_scopes_asked(
         assert refused.json()["code"] == "scope_missing"
 
     unknown = _libcard(
-        cli_env,
-        tmp_path,
+        served.env,
+        served.workdir,
         "token",
         "create",
         "--name",
@@ -330,37 +354,36 @@ def _staff_create(
     )
 
 
-def test_staff_create_makes_the_first_administrator(
-    server: str, cli_env: dict[str, str], tmp_path: Path
-) -> None:
-    _demo(cli_env, tmp_path)
+def test_staff_create_makes_the_first_administrator(served: Served) -> None:
     password = "Strong-Ferry-Lantern-88"
     made = _staff_create(
-        cli_env, tmp_path, password, "--username", "Rita.Root", "--name", "Rita Root"
+        served.env, served.workdir, password, "--username", "Rita.Root", "--name", "Rita Root"
     )
     assert made.returncode == 0, made.stderr
     assert password not in made.stdout + made.stderr
     # The password is taken, and the new user is sent to set up the authenticator app.
-    step = _desk_password_step(server, "rita.root", password)
+    step = _desk_password_step(served.base, "rita.root", password)
     assert step.status_code == 303, step.text
     assert step.headers["location"].startswith("/desk/enrol")
-    assert _desk_password_step(server, "rita.root", password + "9").status_code == 401
-    weak = _staff_create(cli_env, tmp_path, "password", "--username", "weak", "--name", "Weak One")
+    assert _desk_password_step(served.base, "rita.root", password + "9").status_code == 401
+    weak = _staff_create(
+        served.env, served.workdir, "password", "--username", "weak", "--name", "Weak One"
+    )
     assert weak.returncode == 1
     assert "at least 10 characters" in weak.stderr
 
 
-def test_the_demo_desk_users_log_in_with_their_printed_keys(
-    server: str, cli_env: dict[str, str], tmp_path: Path
-) -> None:
-    demo = _demo(cli_env, tmp_path)
+def test_the_demo_desk_users_log_in_with_their_printed_keys(served: Served) -> None:
+    demo = served.demo
     roles = {user["role"]: user for user in demo["staff"]}
     assert set(roles) == {"desk", "supervisor", "admin"}
     for user in roles.values():
         assert re.fullmatch(r"[A-Z2-7]{32}", user["totp_secret"])
         assert user["totp_uri"].startswith("otpauth://totp/")
     admin = roles["admin"]
-    with httpx.Client(base_url=server, timeout=10, headers={"Accept-Language": "en"}) as client:
+    with httpx.Client(
+        base_url=served.base, timeout=10, headers={"Accept-Language": "en"}
+    ) as client:
         page = client.get("/desk/login")
         token = re.search(r'name="csrf" value="([^"]+)"', page.text)
         assert token

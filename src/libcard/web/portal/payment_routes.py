@@ -50,14 +50,7 @@ PAY_MESSAGES: dict[str, str] = {
         "A chosen fee is with the collection agency. Pay it to the agency as its letter says."
     ),
     "provider_unknown": N_("Choose one of the ways of paying below."),
-    "payment_provider_unavailable": N_(
-        "The payment service is not answering right now. Nothing was paid; please try again "
-        "in a few minutes."
-    ),
-    "payment_provider_refused": N_(
-        "The payment service refused the payment. Nothing was paid; please try again later "
-        "or pay at the lending desk."
-    ),
+    # The provider's own refusals read as on every portal page (render.MESSAGES).
     "payment_not_found": N_("There is no such payment on your account."),
 }
 # Why a payment did not go through, as the patron reads it on the return page.

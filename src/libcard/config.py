@@ -116,6 +116,17 @@ class Settings(BaseSettings):
     broker_subject_claim: str = "sub"
     broker_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     # -- identity broker settings end --
+    # Apple Wallet passes (docs/wallet.md): the pass type identifier and team identifier of
+    # the Apple developer account, the pass type certificate and its key (PEM; the key may be
+    # password-protected), and Apple's WWDR intermediate certificate (PEM). Any of them unset:
+    # Apple Wallet passes are not offered.
+    apple_pass_type_identifier: str | None = None
+    apple_team_identifier: str | None = None
+    apple_pass_certificate_path: Path | None = None
+    apple_pass_key_path: Path | None = None
+    apple_pass_key_password: SecretStr | None = None
+    apple_wwdr_certificate_path: Path | None = None
+    # -- Apple Wallet settings end --
 
     @field_validator("database_url")
     @classmethod

@@ -1,0 +1,1 @@
+"""Wallet passes of a library card: the Apple Wallet pass (docs/wallet.md)."""

@@ -30,6 +30,7 @@ class Scope(StrEnum):
     POLICY_READ = "policy:read"
     POLICY_WRITE = "policy:write"
     TOKENS_WRITE = "tokens:write"
+    ME = "me"  # a patron's own app: their e-card, and nothing of anyone else
 
 
 ALL_SCOPES = frozenset(Scope)

@@ -12,6 +12,7 @@ from libcard.web.api import (
     fee_routes,
     item_routes,
     loan_routes,
+    me_routes,
     patron_routes,
     payment_routes,
     policy_routes,
@@ -31,6 +32,7 @@ def build() -> APIRouter:
         collection_routes,
         payment_routes,
         audit_routes,
+        me_routes,
     ):
         router.include_router(module.router)
     return router

@@ -113,6 +113,7 @@ SCOPE_LABELS = {
     Scope.POLICY_READ.value: N_("Read policy"),
     Scope.POLICY_WRITE.value: N_("Change policy"),
     Scope.TOKENS_WRITE.value: N_("Make and revoke API tokens"),
+    Scope.ME.value: N_("A patron's own app: their e-card"),
 }
 # What becomes of a replacement invoice when the lost item comes back after all.
 LOST_RETURNED_LABELS = {

@@ -1,0 +1,53 @@
+"""Bodies of the patron's own routes: the app's token and the e-card (R3)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from libcard.cards.rules import CardState
+from libcard.web.api.schemas import BlockOut, Refusal, Secret
+
+
+class MeTokenIn(BaseModel):
+    login: Secret = Field(description="The patron's card number or e-mail address.")
+    password: Secret = Field(description="The password of the patron's account.")
+
+
+class MeTokenOut(BaseModel):
+    access_token: str = Field(
+        description="Send as `Authorization: Bearer …`. Shown this once; keep it in the "
+        "device's secure storage."
+    )
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 — a kind, not a secret
+    scopes: list[str] = Field(description="What the token may do: only `me`.")
+    expires_at: datetime = Field(description="After this the app logs in again.")
+
+
+class WalletPasses(BaseModel):
+    apple: str | None = Field(description="Where to fetch the Apple Wallet pass; None for now.")
+    google: str | None = Field(description="The Google Wallet save link; None for now.")
+    wallet_available: bool = Field(description="Whether the card can be saved to a wallet.")
+    reason: str | None = Field(
+        description="Why it cannot, in the asked language; None when it can."
+    )
+
+
+class MeCardOut(BaseModel):
+    number: str = Field(description="The e-card's number, to show as a barcode.")
+    symbology: Literal["code128"] = Field(
+        description="The barcode to draw the number as; every scanner at the library reads it."
+    )
+    holder_name: str = Field(description="The patron's first and last name.")
+    state: CardState = Field(description="The e-card's state now.")
+    usable: bool = Field(description="Whether the card may be used at all now.")
+    refusal: Refusal | None = Field(
+        description="Why the card itself cannot be used, and what to do; None when usable."
+    )
+    blocks: list[BlockOut] = Field(
+        description="The account's blocks, with title, reason and the step that lifts each."
+    )
+    language: str = Field(description="The language of the texts (da, de, en).")
+    passes: WalletPasses = Field(description="Saving the card to Apple or Google Wallet.")

@@ -14,7 +14,6 @@ from sqlalchemy import select
 from libcard.access.models import PortalSession
 from libcard.access.service import check_throttle, clear_failures, count_failure
 from libcard.access.sessions import SessionRules, end_sessions_of, start_session
-from libcard.accounts.service import mail_patron
 from libcard.blocks.rules import Block
 from libcard.blocks.service import account_blocks
 from libcard.cards.activation import activate
@@ -25,6 +24,7 @@ from libcard.context import Ctx
 from libcard.errors import LibcardError, NotFound, WrongSecret
 from libcard.fees.service import Ledger
 from libcard.kit.secrets import verify_password
+from libcard.notify.recipient import mail_recipient, recipient_at
 from libcard.patrons.credentials import (
     change_password,
     check_own_password,
@@ -210,12 +210,10 @@ async def send_password_reset(
         if issued is None:
             continue
         patron, secret = issued
-        await mail_patron(
+        await mail_recipient(
             ctx,
-            patron,
-            institution,
+            recipient_at(patron, institution, address),
             "password_reset",
-            to=address,
             reset_url=f"{reset_base_url}/{secret}",
             valid_minutes=institution.password_reset_minutes,
         )

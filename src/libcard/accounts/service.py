@@ -34,7 +34,8 @@ from libcard.fees.models import Fee
 from libcard.fees.rules import FeeType
 from libcard.fees.service import charge
 from libcard.kit.i18n import day
-from libcard.notify.service import MailLinks, mail_language, queue_mail
+from libcard.notify.recipient import mail_recipient, recipient
+from libcard.notify.service import MailLinks
 from libcard.patrons.credentials import issue_activation_code
 from libcard.patrons.models import Patron, SecretToken
 from libcard.patrons.service import create_patron, get_patron, patron_policy
@@ -92,48 +93,23 @@ async def _mail_activation_code(
 ) -> None:
     if public_url is None:
         raise ValueError("An activation code sent by e-mail needs the public URL for its link.")
-    address = patron.email or patron.institutional_email
-    if not address:
+    institution = await get_institution(ctx, patron.institution_id)
+    to = recipient(patron, institution)
+    if to is None:
         raise InvalidInput(
             "email_missing",
             "This patron has no e-mail address. Send the activation code by letter, or add "
             "an e-mail address first.",
         )
     card = await _card_to_activate(ctx, patron.id)
-    institution = await get_institution(ctx, patron.institution_id)
-    language = patron_mail_language(patron, institution)
-    await mail_patron(
+    await mail_recipient(
         ctx,
-        patron,
-        institution,
+        to,
         "activation_code",
-        to=address,
         card_number=card.number,
         code=code,
-        valid_until=day(token.expires_at, language, institution.timezone),
+        valid_until=day(token.expires_at, to.language, to.timezone),
         activate_url=MailLinks(public_url).activate,
-    )
-
-
-def patron_mail_language(patron: Patron, institution: Institution) -> str:
-    return mail_language(patron.preferred_language or institution.default_language)
-
-
-async def mail_patron(
-    ctx: Ctx, patron: Patron, institution: Institution, template: str, *, to: str, **values: object
-) -> None:
-    """Queue mail to a patron in their language, greeted by name and signed by the library."""
-    await queue_mail(
-        ctx,
-        template=template,
-        to=to,
-        language=patron_mail_language(patron, institution),
-        patron_id=patron.id,
-        values={
-            "patron_name": f"{patron.first_name} {patron.last_name}",
-            "institution_name": institution.name,
-            **values,
-        },
     )
 
 

@@ -58,6 +58,12 @@ def recipient(patron: MailPatron, institution: MailInstitution) -> Recipient | N
     address = patron.email or patron.institutional_email
     if not address:
         return None
+    return recipient_at(patron, institution, address)
+
+
+def recipient_at(patron: MailPatron, institution: MailInstitution, address: str) -> Recipient:
+    """The patron as the recipient of a mail to `address` (a reset link goes to the address
+    that was typed, say)."""
     return Recipient(
         patron_id=patron.id,
         patron_name=f"{patron.first_name} {patron.last_name}",

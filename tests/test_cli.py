@@ -32,14 +32,11 @@ from libcard.sip2 import (
     CheckoutResponse,
     LoginRequest,
     LoginResponse,
-    Message,
     PatronStatusRequest,
     PatronStatusResponse,
-    ScMessage,
-    build,
-    parse,
 )
 from tests.conftest import BACKENDS, _pg_admin, _pg_url_for
+from tests.sip2.blocking import exchange
 
 LIBCARD = str(Path(sys.executable).parent / "libcard")
 
@@ -208,23 +205,6 @@ def test_served_demo_answers_as_the_demo_says(served: Served) -> None:
         assert status["may"]["borrow"]
 
 
-def _sip2(port: int, encoding: str, *requests: ScMessage) -> list[Message]:
-    """Send each request over one connection, as a self-checkout machine does, and read the
-    answer to each."""
-    answers: list[Message] = []
-    pending = b""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        for request in requests:
-            sock.sendall(build(request, encoding=encoding).encode(encoding))
-            while b"\r" not in pending:
-                chunk = sock.recv(4096)
-                assert chunk, "the SIP2 server closed the connection"
-                pending += chunk
-            line, _, pending = pending.partition(b"\r")
-            answers.append(parse(line.decode(encoding), encoding=encoding))
-    return answers
-
-
 def test_served_demo_lends_at_a_self_checkout_machine(served: Served) -> None:
     demo = served.demo
     machine = demo["sip2"]
@@ -233,7 +213,7 @@ def test_served_demo_lends_at_a_self_checkout_machine(served: Served) -> None:
     title = next(item["title"] for item in demo["items"] if item["barcode"] == barcode)
     now = datetime.now()
     institution = machine["institution_id"]
-    login, status, lent = _sip2(
+    login, status, lent = exchange(
         served.sip2_port,
         machine["encoding"],
         LoginRequest(

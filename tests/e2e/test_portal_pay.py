@@ -11,7 +11,6 @@ as a library would.
 from __future__ import annotations
 
 import re
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,12 +24,8 @@ from playwright.sync_api import Browser, Page, expect
 from libcard.sip2 import (
     LoginRequest,
     LoginResponse,
-    Message,
     PatronStatusRequest,
     PatronStatusResponse,
-    ScMessage,
-    build,
-    parse,
 )
 from tests.e2e.desk_support import BRANCH_NAME, StaffUsers, new_context
 from tests.e2e.support import (
@@ -50,6 +45,7 @@ from tests.e2e.support import (
     squash,
     submit,
 )
+from tests.sip2.blocking import exchange
 
 # Over the institution's threshold (225.00 by default): 250.00 in two fees.
 FEES = [(15000, "Overdue: 'Kongens Fald'"), (10000, "Overdue: 'Hærværk'")]
@@ -92,27 +88,11 @@ def machine(browser: Browser, libcard: LibcardServer, staff_users: StaffUsers) -
 # --- the self-checkout machine --------------------------------------------------------------
 
 
-def _sip2(port: int, encoding: str, *requests: ScMessage) -> list[Message]:
-    """Each request over one connection, as a self-checkout machine sends them; the answers."""
-    answers: list[Message] = []
-    pending = b""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        for request in requests:
-            sock.sendall(build(request, encoding=encoding).encode(encoding))
-            while b"\r" not in pending:
-                chunk = sock.recv(4096)
-                assert chunk, "the SIP2 server closed the connection"
-                pending += chunk
-            line, _, pending = pending.partition(b"\r")
-            answers.append(parse(line.decode(encoding), encoding=encoding))
-    return answers
-
-
 def _at_the_machine(
     libcard: LibcardServer, machine: Machine, patron: Patron
 ) -> PatronStatusResponse:
     """The machine logs in (93) and asks for the patron's status with the PIN (23)."""
-    login, status = _sip2(
+    login, status = exchange(
         libcard.sip2_port,
         machine.encoding,
         LoginRequest(

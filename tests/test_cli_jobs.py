@@ -95,7 +95,10 @@ def test_jobs_run_refuses_an_unknown_job_and_a_time_without_offset() -> None:
     unknown = runner.invoke(cli.app, ["jobs", "run", "dunning"])
     assert unknown.exit_code == 1
     listed = " ".join(unknown.output.split())  # Rich wraps the line
-    names = "overdue_fines, lost_items, collection_notices, collection_handover, payments, mail"
+    names = (
+        "overdue_fines, lost_items, collection_notices, collection_handover, payments, "
+        "wallet_passes, wallet_passes_daily, mail"
+    )
     assert f"the jobs are {names}" in listed
     naive = runner.invoke(cli.app, ["jobs", "run", "mail", "--now", "2026-04-20 09:00"])
     assert naive.exit_code == 2
@@ -116,7 +119,13 @@ async def test_the_worker_runs_the_daily_jobs_until_stopped(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    daily = ["collection_handover", "collection_notices", "lost_items", "overdue_fines"]
+    daily = [
+        "collection_handover",
+        "collection_notices",
+        "lost_items",
+        "overdue_fines",
+        "wallet_passes_daily",
+    ]
     try:
         deadline = time.monotonic() + 60
         finished: list[str] = []

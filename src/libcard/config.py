@@ -126,7 +126,18 @@ class Settings(BaseSettings):
     apple_pass_key_path: Path | None = None
     apple_pass_key_password: SecretStr | None = None
     apple_wwdr_certificate_path: Path | None = None
+    # Where pass updates are pushed (Apple's push service; a local server in tests) and, for a
+    # server whose certificate no public CA signed, the CA file that verifies it.
+    apple_push_url: str = "https://api.push.apple.com"
+    apple_push_ca_path: Path | None = None
     # -- Apple Wallet settings end --
+    # Google Wallet (docs/wallet.md): the issuer id of the Google Pay & Wallet console and the
+    # service account's key file (JSON) that may act for it. Either unset: not offered.
+    google_wallet_issuer_id: str | None = None
+    google_wallet_key_path: Path | None = None
+    google_wallet_api_url: str = "https://walletobjects.googleapis.com/walletobjects/v1"
+    google_wallet_class_suffix: str = "library_card"
+    # -- Google Wallet settings end --
 
     @field_validator("database_url")
     @classmethod

@@ -14,6 +14,7 @@ from libcard.patrons.models import Patron, SecretToken
 from libcard.payments.models import OnlinePayment, OnlinePaymentFee, WebhookEvent
 from libcard.policy.models import Branch, Institution, PatronGroup, Terminal
 from libcard.staff.models import StaffRecoveryCode, StaffSession, StaffUser
+from libcard.wallet.models import WalletPass, WalletRegistration
 
 __all__ = [
     "ApiToken",
@@ -46,5 +47,7 @@ __all__ = [
     "StoredBlock",
     "Terminal",
     "Throttle",
+    "WalletPass",
+    "WalletRegistration",
     "WebhookEvent",
 ]

@@ -58,7 +58,7 @@ async def test_the_app_logs_in_with_the_card_number_and_shows_the_ecard(api: Api
         "apple": None,
         "google": None,
         "wallet_available": False,
-        "reason": "Saving the card to Apple Wallet or Google Wallet is not available yet.",
+        "reason": "This library does not offer saving the card to a wallet.",
     }
 
 

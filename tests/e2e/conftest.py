@@ -11,7 +11,9 @@ the JSON API with an admin token, so tests do not depend on each other's order.
 The server also runs SIP2 on a free port, the payment simulator on another, and uses a real
 OpenID provider on loopback (tests/oidc/provider.mjs) as its identity broker for the strong
 login before paying. The provider is started first: it must know the server's callback
-address, and the server its issuer.
+address, and the server its issuer. Apple Wallet passes are configured with a test
+certificate hierarchy, and their pushes go to a stand-in for Apple's push service
+(tests/wallet/apns_server.py).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from tests.e2e.support import (
     start_server,
     stop_server,
 )
+from tests.e2e.wallet_support import WalletPush, start_wallet_push
 
 
 @pytest.fixture(scope="package")
@@ -68,14 +71,24 @@ def broker(libcard_port: int, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 @pytest.fixture(scope="package")
+def push_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WalletPush]:
+    running = start_wallet_push(tmp_path_factory.mktemp("e2e-wallet"))
+    yield running
+    running.server.stop()
+
+
+@pytest.fixture(scope="package")
 def libcard(
     smtp: SmtpServer,
     broker: Broker,
+    push_service: WalletPush,
     libcard_port: int,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LibcardServer]:
     workdir = tmp_path_factory.mktemp("e2e-libcard")
-    server = start_server(workdir, smtp.box.port, port=libcard_port, broker=broker)
+    server = start_server(
+        workdir, smtp.box.port, port=libcard_port, broker=broker, extra_env=push_service.env
+    )
     yield server
     stop_server(server)
 

@@ -308,17 +308,23 @@ def libcard_env(workdir: Path, smtp_port: int, base_url: str) -> dict[str, str]:
 
 
 def start_server(
-    workdir: Path, smtp_port: int, *, port: int | None = None, broker: Broker | None = None
+    workdir: Path,
+    smtp_port: int,
+    *,
+    port: int | None = None,
+    broker: Broker | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> LibcardServer:
     """`libcard token create` (which migrates the fresh SQLite file), then `libcard serve` with
     SIP2 on a free port. `port` is the HTTP port, when a broker already names its callback;
-    with `broker` the portal's strong login goes there."""
+    with `broker` the portal's strong login goes there; `extra_env` adds settings."""
     port = port or free_port()
     sip2_port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = libcard_env(workdir, smtp_port, base_url)
     if broker is not None:
         env.update(broker.env())
+    env.update(extra_env or {})
     made = subprocess.run(  # noqa: S603 — our own command
         [LIBCARD, "token", "create", "--name", "e2e admin"],
         cwd=workdir,

@@ -22,6 +22,7 @@ ADMIN_PAGES = (
     "/desk/admin/branches",
     "/desk/admin/terminals",
     "/desk/admin/terminals/new",
+    "/desk/admin/wallet",
 )
 
 

@@ -18,6 +18,7 @@ from libcard.wallet.rules import (
     pass_content,
     pass_json,
     strings_file,
+    wallet_can_reach,
 )
 from libcard.wallet.texts import PASS_TEXTS, all_pass_strings
 
@@ -225,3 +226,18 @@ def test_pass_strings_files_are_utf16_in_apples_format() -> None:
     text = data.decode("utf-16")
     assert '"status.lost" = "Mistet – \\"ikke\\" brug";\n' in text
     assert '"help" = "line one\\nline two";\n' in text
+
+
+@pytest.mark.parametrize(
+    ("url", "reachable"),
+    [
+        ("https://library.example.org/wallet/apple", True),
+        ("http://library.example.org/wallet/apple", False),
+        ("http://127.0.0.1:8000/wallet/apple", True),  # a developer's phone may allow it
+        ("http://localhost/wallet/apple", True),
+        ("http://127.0.0.1.example.org/wallet/apple", False),
+        ("ftp://library.example.org", False),
+    ],
+)
+def test_wallet_reaches_a_web_service_by_https_or_on_loopback(url: str, reachable: bool) -> None:
+    assert wallet_can_reach(url) is reachable

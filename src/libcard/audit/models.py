@@ -16,7 +16,8 @@ class AuditEvent(Base):
     __table_args__ = (Index("ix_audit_event_patron_at", "patron_id", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime]
+    # Indexed for the wallet's look at which patrons changed in the last minutes.
+    at: Mapped[datetime] = mapped_column(index=True)
     institution_id: Mapped[int | None] = mapped_column(ForeignKey("institution.id"))
     actor_kind: Mapped[str] = mapped_column(String(32))
     actor_id: Mapped[str | None] = mapped_column(String(64))

@@ -22,6 +22,7 @@ from libcard.loans.fines import FinesReport, assess_overdue, declare_lost
 from libcard.notify.sender import deliver_pending, transport_from
 from libcard.payments.configured import reconcile_payments
 from libcard.runtime import Runtime
+from libcard.wallet.updates import wallet_updates, wallet_updates_daily
 
 # Loans per unit of work: each batch commits on its own, so a long run holds no lock for long.
 BATCH = 200
@@ -144,6 +145,19 @@ JOBS: dict[str, Job] = {
             Cadence.FREQUENT,
             "Look up online payments whose result never arrived; settle, fail or expire them.",
             reconcile_payments,
+        ),
+        Job(
+            "wallet_passes",
+            Cadence.FREQUENT,
+            "Update the wallet passes of patrons changed in the last minutes and tell their "
+            "phones.",
+            wallet_updates,
+        ),
+        Job(
+            "wallet_passes_daily",
+            Cadence.DAILY,
+            "Update every wallet pass (expired cards, new branding) and tell their phones.",
+            wallet_updates_daily,
         ),
         Job("mail", Cadence.CONTINUOUS, "Send the mail outbox.", send_mail),
     )

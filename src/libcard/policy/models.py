@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from libcard.db import Base
@@ -44,6 +44,22 @@ class Institution(Base):
     payment_login: Mapped[str] = mapped_column(
         String(16), default="strong", server_default="strong"
     )
+    # The wallet pass's branding (R3): colours as #rrggbb, the barcode ("code128" or "qr"),
+    # the contact text on the back of the pass, and a logo (PNG) shown on it.
+    wallet_background: Mapped[str] = mapped_column(
+        String(7), default="#003366", server_default="#003366"
+    )
+    wallet_foreground: Mapped[str] = mapped_column(
+        String(7), default="#ffffff", server_default="#ffffff"
+    )
+    wallet_label: Mapped[str] = mapped_column(
+        String(7), default="#ccddee", server_default="#ccddee"
+    )
+    wallet_symbology: Mapped[str] = mapped_column(
+        String(8), default="code128", server_default="code128"
+    )
+    wallet_contact: Mapped[str | None] = mapped_column(String(500), default=None)
+    wallet_logo: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from libcard.cards.rules import CardState
@@ -25,6 +26,8 @@ VOIDED_STATES = frozenset({CardState.LOST, CardState.STOLEN, CardState.REPLACED,
 
 # Apple's web service protocol requires an authentication token of at least 16 characters.
 MIN_TOKEN_LENGTH = 16
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 _HEX_COLOUR = re.compile(r"^#?([0-9a-fA-F]{6})$")
 
@@ -124,15 +127,24 @@ def is_voided(card: CardPass, now: datetime) -> bool:
     return card.expires_at is not None and card.expires_at <= now
 
 
-def _check(card: CardPass, issuer: PassIssuer) -> None:
+def check_card(card: CardPass) -> None:
+    """What every wallet's pass needs of the card (Apple's and Google's)."""
     if not card.card_number or not card.holder_name.strip():
         raise InvalidInput("wallet_card_incomplete", "A pass needs a card number and a holder.")
+    if not card.institution_name.strip():
+        raise InvalidInput("wallet_card_incomplete", "A pass needs the institution's name.")
     try:
         card.card_number.encode("iso-8859-1")
     except UnicodeEncodeError:
         raise InvalidInput(
             "wallet_card_number", "The card number has characters a barcode cannot carry."
         ) from None
+    if card.expires_at is not None and card.expires_at.tzinfo is None:
+        raise InvalidInput("wallet_date", "Dates on a pass carry a time zone.")
+
+
+def _check(card: CardPass, issuer: PassIssuer) -> None:
+    check_card(card)
     if not issuer.pass_type_identifier.startswith("pass.") or not issuer.team_identifier:
         raise InvalidInput(
             "wallet_issuer",
@@ -143,16 +155,23 @@ def _check(card: CardPass, issuer: PassIssuer) -> None:
         raise InvalidInput(
             "wallet_web_service", "A pass web service needs both its URL and a token."
         )
-    if card.web_service_url is not None and not card.web_service_url.startswith("https://"):
+    if card.web_service_url is not None and not wallet_can_reach(card.web_service_url):
         raise InvalidInput("wallet_web_service", "Wallet reaches a pass web service by HTTPS.")
-    if card.expires_at is not None and card.expires_at.tzinfo is None:
-        raise InvalidInput("wallet_date", "Dates on a pass carry a time zone.")
     token = card.authentication_token
     if token is not None and len(token) < MIN_TOKEN_LENGTH:
         raise InvalidInput(
             "wallet_web_service",
             f"The pass authentication token has at least {MIN_TOKEN_LENGTH} characters.",
         )
+
+
+def wallet_can_reach(url: str) -> bool:
+    """Whether Wallet would call a web service at `url`: HTTPS, or plain HTTP on loopback,
+    which a developer's phone setting allows (so a test installation still registers)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
 
 
 def _local_iso(moment: datetime, timezone: str) -> str:

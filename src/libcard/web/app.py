@@ -15,11 +15,14 @@ from libcard.errors import LibcardError
 from libcard.jobs.scheduler import JobScheduler
 from libcard.notify.sender import MailSender, transport_from
 from libcard.runtime import Runtime
+from libcard.wallet.branding import MAX_LOGO_BYTES
 from libcard.web import problems
 from libcard.web.api import router as api_router
+from libcard.web.desk import admin_wallet_routes
 from libcard.web.desk import router as desk_router
 from libcard.web.middleware import SecurityMiddleware
 from libcard.web.portal import router as portal_router
+from libcard.web.wallet_routes import router as wallet_router
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -66,6 +69,7 @@ def create_app(runtime: Runtime, *, own_runtime: bool = False) -> FastAPI:
 
     problems.install(app, html=html_error)
     app.include_router(api_router.build(), prefix="/api/v1")
+    app.include_router(wallet_router)
     portal_router.install(app)
     desk_router.install(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -74,5 +78,10 @@ def create_app(runtime: Runtime, *, own_runtime: bool = False) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.add_middleware(SecurityMiddleware, max_bytes=runtime.settings.max_request_bytes)
+    app.add_middleware(
+        SecurityMiddleware,
+        max_bytes=runtime.settings.max_request_bytes,
+        # The wallet logo: the largest PNG the branding takes, and the rest of its form.
+        uploads={admin_wallet_routes.PAGE: MAX_LOGO_BYTES + 64 * 1024},
+    )
     return app

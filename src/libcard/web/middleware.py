@@ -29,19 +29,23 @@ class BodyTooLarge(HTTPException):
 
 
 class SecurityMiddleware:
-    """Refuses bodies over `max_bytes` with 413 (declared or streamed) and adds headers."""
+    """Refuses bodies over `max_bytes` with 413 (declared or streamed) and adds headers.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    `uploads` names the few paths that take a file, with their own larger limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, uploads: dict[str, int] | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.uploads = uploads or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = max(self.uploads.get(scope["path"], 0), self.default_max_bytes)
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._too_large(send)
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+            await self._too_large(send, max_bytes)
             return
         received = 0
         started = False
@@ -51,8 +55,8 @@ class SecurityMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if received > max_bytes:
+                    raise BodyTooLarge(max_bytes)
             return message
 
         async def with_headers(message: Message) -> None:
@@ -69,15 +73,15 @@ class SecurityMiddleware:
             await self.app(scope, limited_receive, with_headers)
         except BodyTooLarge:
             if not started:
-                await self._too_large(send)
+                await self._too_large(send, max_bytes)
 
-    async def _too_large(self, send: Send) -> None:
+    async def _too_large(self, send: Send, max_bytes: int) -> None:
         body = json.dumps(
             {
                 "type": "urn:libcard:problem:body_too_large",
                 "title": "Request body too large",
                 "status": 413,
-                "detail": f"Request bodies are limited to {self.max_bytes} bytes.",
+                "detail": f"Request bodies are limited to {max_bytes} bytes.",
                 "code": "body_too_large",
             }
         ).encode()

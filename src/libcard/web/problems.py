@@ -50,9 +50,10 @@ HtmlErrorPage = Callable[[Request, LibcardError], Awaitable[Response]]
 
 
 def _wants_page(request: Request) -> bool:
-    """Pages outside the API answer errors with a page a person can read."""
+    """Pages outside the API (and Apple's pass web service) answer errors with a page a
+    person can read."""
     path = request.url.path
-    return not (path.startswith("/api/") or path == "/healthz")
+    return not (path.startswith(("/api/", "/wallet/apple/")) or path == "/healthz")
 
 
 def install(app: FastAPI, html: HtmlErrorPage | None = None) -> None:

@@ -1,4 +1,5 @@
-"""The patron's own routes, for the institution's app: a token by login, and the e-card (R3).
+"""The patron's own routes, for the institution's app: a token by login, the e-card (R3) and
+its wallet passes.
 
 A patron token names its patron, so there is no path parameter to ask for anyone else's card.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
 from libcard.access.scopes import Scope
 from libcard.access.service import create_token
@@ -16,12 +18,15 @@ from libcard.accounts.service import CardStatus, Holding, status_of
 from libcard.cards.texts import refusal_text
 from libcard.context import Actor, ActorKind, Ctx
 from libcard.errors import Forbidden, NotFound
-from libcard.kit.i18n import N_, translate
+from libcard.kit.i18n import translate
 from libcard.runtime import Runtime
+from libcard.wallet.apple_service import PKPASS_TYPE
+from libcard.wallet.offers import CARD_NOT_IN_USE, Wallets, google_save_link, own_apple_pass
 from libcard.web.api import me_schemas as m
 from libcard.web.api import schemas as s
-from libcard.web.api.deps import ApiDep
+from libcard.web.api.deps import Api, ApiDep
 from libcard.web.api.views import block_out
+from libcard.web.portal.wallet_routes import pkpass_response, wallets
 
 router = APIRouter(tags=["me"])
 
@@ -31,7 +36,7 @@ APP_TOKEN_NAME = "app login"  # noqa: S105 — the token's name, not a secret
 APP_VISITOR = Actor(kind=ActorKind.PATRON, label="app visitor")
 # Only an administrator or libcard itself makes tokens: a right login is libcard's warrant.
 APP_TOKEN_ISSUER = Actor(kind=ActorKind.SYSTEM, label="libcard app login")
-WALLET_LATER = N_("Saving the card to Apple Wallet or Google Wallet is not available yet.")
+PKPASS_ROUTE = "my_card_pass"
 
 
 @router.post("/me/token", response_model=m.MeTokenOut, status_code=201)
@@ -59,8 +64,9 @@ async def app_token(request: Request, body: m.MeTokenIn) -> m.MeTokenOut:
 @router.get("/me/card", response_model=m.MeCardOut)
 async def my_card(api: ApiDep) -> m.MeCardOut:
     """The e-card of the token's patron: the number to show as a barcode, whether it may be
-    used, and the account's blocks with their reason and the step that lifts them in the
-    `Accept-Language` language (da, de, en). Only a patron token (scope `me`) may ask."""
+    used, the account's blocks with their reason and the step that lifts them in the
+    `Accept-Language` language (da, de, en), and where to get the card's wallet passes. Only
+    a patron token (scope `me`) may ask."""
     async with api.unit(Scope.ME, readonly=True) as ctx:
         status = await _own_ecard_status(ctx)
         language = api.language(
@@ -69,32 +75,85 @@ async def my_card(api: ApiDep) -> m.MeCardOut:
         refusal = None
         if status.refusal is not None:
             refusal = s.Refusal(code=status.refusal, message=refusal_text(status.refusal, language))
-        return m.MeCardOut(
-            number=status.card.number or "",
-            symbology="code128",
-            holder_name=f"{status.patron.first_name} {status.patron.last_name}",
-            state=status.state,
-            usable=status.refusal is None,
-            refusal=refusal,
-            blocks=[
-                block_out(b, status.policy, language, status.institution.timezone)
-                for b in status.blocks
-            ],
-            language=language,
-            passes=m.WalletPasses(
-                apple=None,
-                google=None,
-                wallet_available=False,
-                reason=translate(language, WALLET_LATER),
-            ),
+        blocks = [
+            block_out(b, status.policy, language, status.institution.timezone)
+            for b in status.blocks
+        ]
+    return m.MeCardOut(
+        number=status.card.number or "",
+        symbology="code128",
+        holder_name=f"{status.patron.first_name} {status.patron.last_name}",
+        state=status.state,
+        usable=status.refusal is None,
+        refusal=refusal,
+        blocks=blocks,
+        language=language,
+        passes=await _passes(api, status.card.id, status.refusal is None, language),
+    )
+
+
+async def _passes(api: Api, card_id: int, usable: bool, language: str) -> m.WalletPasses:
+    """The card's wallet links. The Google link records the pass as offered, a write: it is
+    made in a short unit of its own, so the card itself is still read from the snapshot
+    beside the writer, and a deployment without Google Wallet never queues for the writer."""
+    offered: Wallets = wallets(api.request)
+    offer = offered.offer
+    if not offer.available or not usable:
+        reason = offer.reason or CARD_NOT_IN_USE
+        return m.WalletPasses(
+            apple=None, google=None, wallet_available=False, reason=translate(language, reason)
         )
+    apple = None
+    if offered.apple is not None:
+        path = api.request.app.url_path_for(PKPASS_ROUTE)
+        apple = api.runtime.settings.public_url.rstrip("/") + path
+    google = None
+    if offered.google is not None:
+        async with api.unit(Scope.ME) as ctx:
+            google = await google_save_link(
+                ctx, api.runtime.settings, card_id, language, google=offered.google
+            )
+    return m.WalletPasses(apple=apple, google=google, wallet_available=True, reason=None)
 
 
-async def _own_ecard_status(ctx: Ctx) -> CardStatus:
+@router.get(
+    "/me/card/pass.pkpass",
+    name=PKPASS_ROUTE,
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The signed Apple Wallet pass (a .pkpass file) of the e-card.",
+            "content": {PKPASS_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+        },
+        404: {
+            "description": "`wallet_unavailable`: Apple Wallet passes are not offered here; "
+            "`wallet_no_card`: the account has no e-card in use (a problem document).",
+        },
+    },
+)
+async def my_card_pass(api: ApiDep) -> Response:
+    """The Apple Wallet pass of the token's patron's e-card in use, as `passes.apple` of
+    `GET /me/card` names it; the same file the portal hands out. The pass is recorded as
+    handed out, so that the phone is told when the card is lost, blocked or replaced. Only a
+    patron token (scope `me`) may ask, and only ever for its own card."""
+    wallet = wallets(api.request).apple
+    async with api.unit(Scope.ME) as ctx:
+        patron_id = _own_patron_id(ctx)
+        if wallet is None:
+            raise NotFound("wallet_unavailable", "Apple Wallet passes are not offered here.")
+        signed = await own_apple_pass(ctx, wallet, patron_id)
+    return pkpass_response(signed)
+
+
+def _own_patron_id(ctx: Ctx) -> int:
     patron_id = ctx.actor.patron_id
     if ctx.actor.kind is not ActorKind.PATRON or patron_id is None:
         raise Forbidden("patron_token_required", "Only a patron's own token may ask for /me.")
-    view = await account_view(ctx, patron_id)
+    return patron_id
+
+
+async def _own_ecard_status(ctx: Ctx) -> CardStatus:
+    view = await account_view(ctx, _own_patron_id(ctx))
     ecard = view.ecard
     if ecard is None or not ecard.card.number:
         raise NotFound("ecard_missing", "This account has no e-card. Contact the lending desk.")

@@ -27,11 +27,22 @@ class MeTokenOut(BaseModel):
 
 
 class WalletPasses(BaseModel):
-    apple: str | None = Field(description="Where to fetch the Apple Wallet pass; None for now.")
-    google: str | None = Field(description="The Google Wallet save link; None for now.")
-    wallet_available: bool = Field(description="Whether the card can be saved to a wallet.")
+    apple: str | None = Field(
+        description="Where to fetch the e-card's Apple Wallet pass: the address of "
+        "`GET /me/card/pass.pkpass`, fetched with the same token. None when Apple Wallet is "
+        "not offered here or the card is not in use."
+    )
+    google: str | None = Field(
+        description="The link that saves the e-card to Google Wallet (https://pay.google.com/…), "
+        "to open in the browser; it carries the pass as it is now, so fetch /me/card again "
+        "for a fresh one. None when Google Wallet is not offered here or the card is not in use."
+    )
+    wallet_available: bool = Field(
+        description="Whether the card can be saved to a wallet now: at least one link is set."
+    )
     reason: str | None = Field(
-        description="Why it cannot, in the asked language; None when it can."
+        description="Why it cannot, in the asked language (no wallet offered by this library, "
+        "or the card not in use); None when it can."
     )
 
 

@@ -10,6 +10,7 @@ from libcard.web.desk import (
     admin_access_routes,
     admin_place_routes,
     admin_routes,
+    admin_wallet_routes,
     auth_routes,
     card_routes,
     collection_routes,
@@ -39,6 +40,7 @@ ROUTE_MODULES = (
     admin_routes,
     admin_place_routes,
     admin_access_routes,
+    admin_wallet_routes,
 )
 
 

@@ -20,6 +20,7 @@ from libcard.web.portal.codes import code128_svg, qr_svg
 from libcard.web.portal.forms import read_form, same
 from libcard.web.portal.render import form_error, redirect, render
 from libcard.web.portal.visit import patron_visit
+from libcard.web.portal.wallet_routes import wallets
 
 router = APIRouter(include_in_schema=False)
 
@@ -55,6 +56,7 @@ async def card_page(request: Request) -> Response:
         codes=codes,
         blocks=_block_texts(view, visit.language),
         welcome=request.query_params.get("welcome") == "1",
+        wallet=wallets(request).offer,
         CardState=CardState,
     )
 

@@ -13,6 +13,7 @@ from libcard.web.portal import (
     loan_routes,
     payment_routes,
     strong_login_routes,
+    wallet_routes,
 )
 from libcard.web.portal.render import error_page, redirect
 from libcard.web.portal.visit import LoginRequired, anonymous_visit
@@ -27,6 +28,7 @@ def build() -> APIRouter:
         loan_routes,
         payment_routes,
         data_routes,
+        wallet_routes,
     ):
         router.include_router(module.router)
     return router

@@ -26,7 +26,12 @@ from libcard.config import Settings
 from libcard.context import ActorKind
 from libcard.kit.clock import FrozenClock
 from libcard.runtime import Runtime
-from libcard.wallet.apple_service import apple_wallet, signed_pass
+from libcard.wallet.apple_service import (
+    WRONG_TOKEN_WINDOW,
+    WRONG_TOKENS,
+    apple_wallet,
+    signed_pass,
+)
 from libcard.wallet.models import WalletRegistration
 from libcard.wallet.updates import wallet_updates, wallet_updates_daily
 from libcard.web.app import create_app
@@ -271,3 +276,19 @@ async def test_without_apple_wallet_the_service_is_not_there(
             assert answer.json()["code"] == "wallet_unavailable"
     finally:
         await runtime.close()
+
+
+async def test_an_address_sending_many_wrong_tokens_is_refused_for_a_while(
+    world: World, phone: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    handed = await hand_out(world)
+    wrong = {"Authorization": "ApplePass " + "0" * 64}
+    latest_url = f"/wallet/apple/v1/passes/{PASS_TYPE}/{handed.serial}"
+    for _ in range(WRONG_TOKENS):
+        assert (await phone.get(latest_url, headers=wrong)).status_code == 401
+    # From now on even the right token is refused from this address ...
+    refused = await phone.get(latest_url, headers=handed.auth)
+    assert refused.status_code == 429
+    # ... until the window has passed.
+    clock.advance(WRONG_TOKEN_WINDOW)
+    assert (await phone.get(latest_url, headers=handed.auth)).status_code == 200

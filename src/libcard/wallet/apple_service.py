@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
+from libcard.access.service import check_throttle, count_failure
 from libcard.config import Settings
 from libcard.context import Ctx
-from libcard.errors import InvalidInput, NotFound, Unauthenticated
+from libcard.errors import InvalidInput, NotFound, WrongSecret
 from libcard.kit.secrets import Keyring
 from libcard.wallet.apple import Signer, build_pkpass
 from libcard.wallet.configured import apple_issuer, apple_signer, apple_wallet_configured
@@ -36,6 +37,9 @@ from libcard.wallet.texts import all_pass_strings
 DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 PUSH_TOKEN = re.compile(r"^[0-9A-Fa-f]{8,200}$")
 PKPASS_TYPE = "application/vnd.apple.pkpass"
+# Wrong pass tokens from one address before it is refused for the rest of the window.
+WRONG_TOKENS = 30
+WRONG_TOKEN_WINDOW = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -85,11 +89,21 @@ def _check_pass_type(wallet: AppleWallet, pass_type: str) -> None:
 
 
 async def authenticated_pass(
-    ctx: Ctx, wallet: AppleWallet, pass_type: str, serial: str, token: str | None
+    ctx: Ctx,
+    wallet: AppleWallet,
+    pass_type: str,
+    serial: str,
+    token: str | None,
+    client: str = "unknown",
 ) -> int:
     """The card id of a pass whose request carries its token; refused as unauthenticated
-    otherwise, whether the serial is unknown or the token wrong (no probing of serials)."""
+    otherwise, whether the serial is unknown or the token wrong (no probing of serials).
+
+    Tokens are keyed digests, not guessable; still, an address that sends many wrong ones is
+    refused for a while, so nobody can try them at the speed of the server."""
     _check_pass_type(wallet, pass_type)
+    throttle_key = f"wallet-pass:{client}"
+    await check_throttle(ctx, throttle_key, limit=WRONG_TOKENS, window=WRONG_TOKEN_WINDOW)
     card_id = card_id_of_serial(serial)
     if (
         card_id is None
@@ -97,7 +111,8 @@ async def authenticated_pass(
         or not token_matches(wallet.keyring, card_id, token)
         or await ctx.session.get(WalletPass, card_id) is None
     ):
-        raise Unauthenticated("wallet_pass_token", "The pass's authentication token is wrong.")
+        await count_failure(ctx, throttle_key, window=WRONG_TOKEN_WINDOW)
+        raise WrongSecret("wallet_pass_token", "The pass's authentication token is wrong.")
     return card_id
 
 

@@ -69,6 +69,10 @@ def _token(authorization: str | None) -> str | None:
     return authorization.removeprefix(AUTH_SCHEME).strip() or None
 
 
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 def _runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
@@ -86,7 +90,9 @@ async def register(
     """Register a device to hear of the pass's changes: 201 new, 200 already registered."""
     wallet = _wallet(request)
     async with _runtime(request).unit(WALLET_DEVICE) as ctx:
-        card_id = await authenticated_pass(ctx, wallet, pass_type, serial, _token(authorization))
+        card_id = await authenticated_pass(
+            ctx, wallet, pass_type, serial, _token(authorization), _client(request)
+        )
         created = await register_device(ctx, device, card_id, body.pushToken)
     return Response(status_code=201 if created else 200)
 
@@ -102,7 +108,9 @@ async def unregister(
     """The pass was removed from the device: it is told of changes no more."""
     wallet = _wallet(request)
     async with _runtime(request).unit(WALLET_DEVICE) as ctx:
-        card_id = await authenticated_pass(ctx, wallet, pass_type, serial, _token(authorization))
+        card_id = await authenticated_pass(
+            ctx, wallet, pass_type, serial, _token(authorization), _client(request)
+        )
         await unregister_device(ctx, device, card_id)
     return Response(status_code=200)
 
@@ -134,7 +142,9 @@ async def latest_pass(
     """The pass as it is now; 304 when it has not changed since If-Modified-Since."""
     wallet = _wallet(request)
     async with _runtime(request).unit(WALLET_DEVICE) as ctx:
-        card_id = await authenticated_pass(ctx, wallet, pass_type, serial, _token(authorization))
+        card_id = await authenticated_pass(
+            ctx, wallet, pass_type, serial, _token(authorization), _client(request)
+        )
         signed = await signed_pass(ctx, wallet, card_id)
     # Update times are whole seconds (wallet/service.py), so Last-Modified is exact.
     headers = {

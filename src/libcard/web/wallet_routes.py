@@ -23,13 +23,13 @@ from libcard.runtime import Runtime
 from libcard.wallet.apple_service import (
     PKPASS_TYPE,
     AppleWallet,
-    apple_wallet,
     authenticated_pass,
     register_device,
     signed_pass,
     unregister_device,
     updated_serials,
 )
+from libcard.web.wallets import wallets
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/wallet/apple/v1", include_in_schema=False)
@@ -52,12 +52,8 @@ class LogIn(BaseModel):
 
 
 def _wallet(request: Request) -> AppleWallet:
-    """The configured Apple Wallet, read once per application; 404 while it is not set up."""
-    state = request.app.state
-    if not hasattr(state, "apple_wallet"):
-        runtime: Runtime = state.runtime
-        state.apple_wallet = apple_wallet(runtime.settings, runtime.keyring)
-    wallet: AppleWallet | None = state.apple_wallet
+    """The configured Apple Wallet; 404 while it is not set up."""
+    wallet = wallets(request).apple
     if wallet is None:
         raise NotFound("wallet_unavailable", "Apple Wallet passes are not offered here.")
     return wallet

@@ -26,7 +26,7 @@ from libcard.web.api import me_schemas as m
 from libcard.web.api import schemas as s
 from libcard.web.api.deps import Api, ApiDep
 from libcard.web.api.views import block_out
-from libcard.web.portal.wallet_routes import pkpass_response, wallets
+from libcard.web.wallets import pkpass_response, wallets
 
 router = APIRouter(tags=["me"])
 

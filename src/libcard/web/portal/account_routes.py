@@ -20,7 +20,7 @@ from libcard.web.portal.codes import code128_svg, qr_svg
 from libcard.web.portal.forms import read_form, same
 from libcard.web.portal.render import form_error, redirect, render
 from libcard.web.portal.visit import patron_visit
-from libcard.web.portal.wallet_routes import wallets
+from libcard.web.wallets import wallets
 
 router = APIRouter(include_in_schema=False)
 

@@ -12,22 +12,17 @@ from fastapi.responses import Response
 
 from libcard.errors import NotFound
 from libcard.kit.i18n import N_
-from libcard.runtime import Runtime
-from libcard.wallet.apple_service import PKPASS_TYPE, SignedPass
 from libcard.wallet.offers import (
     CARD_NOT_IN_USE,
-    Wallets,
     google_save_link,
-    load_wallets,
     own_apple_pass,
     own_wallet_card,
 )
 from libcard.web.portal.render import MESSAGES, redirect
 from libcard.web.portal.visit import patron_visit
+from libcard.web.wallets import pkpass_response, wallets
 
 router = APIRouter(include_in_schema=False)
-
-PKPASS_FILENAME = "library-card.pkpass"
 
 # The portal's words for the refusals of these pages (render.MESSAGES is the portal's table).
 MESSAGES.update(
@@ -36,30 +31,6 @@ MESSAGES.update(
         "wallet_no_card": CARD_NOT_IN_USE,
     }
 )
-
-
-def wallets(request: Request) -> Wallets:
-    """The wallets, read from the settings and files once per application: a page must not
-    read certificate files, and a wallet that cannot be used is then hidden, not an error."""
-    state = request.app.state
-    found: Wallets | None = getattr(state, "wallets", None)
-    if found is None:
-        runtime: Runtime = state.runtime
-        found = load_wallets(runtime.settings, runtime.keyring)
-        state.wallets = found
-    return found
-
-
-def pkpass_response(signed: SignedPass) -> Response:
-    """The .pkpass as a download; a phone opens it in Wallet."""
-    return Response(
-        signed.data,
-        media_type=PKPASS_TYPE,
-        headers={
-            "Content-Disposition": f'attachment; filename="{PKPASS_FILENAME}"',
-            "Cache-Control": "no-store",
-        },
-    )
 
 
 @router.get("/card/wallet/apple")

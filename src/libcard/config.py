@@ -138,6 +138,32 @@ class Settings(BaseSettings):
     google_wallet_api_url: str = "https://walletobjects.googleapis.com/walletobjects/v1"
     google_wallet_class_suffix: str = "library_card"
     # -- Google Wallet settings end --
+    # The institution's app (docs/api.md, OAuth 2.0 for native apps, RFC 8252): client id →
+    # the redirect URIs it may be sent back to, matched exactly; an http://127.0.0.1 or
+    # http://[::1] URI matches any port (RFC 8252 7.3). Env: LIBCARD_APP_CLIENTS as JSON.
+    app_clients: dict[str, list[str]] = {}
+
+    @field_validator("app_clients")
+    @classmethod
+    def _app_redirect_uris(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        # Refused at start rather than at the first login: a typo here is an open redirect
+        # or an app that can never log in.
+        from urllib.parse import urlsplit  # only here: nothing else in settings parses URLs
+
+        for client_id, uris in value.items():
+            if not client_id or len(client_id) > 100 or not client_id.isprintable():
+                raise ValueError(f"app client id {client_id!r} is not usable")
+            for uri in uris:
+                parts = urlsplit(uri)
+                loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1")
+                private = parts.scheme not in ("http", "https") and "." in parts.scheme
+                usable = parts.scheme == "https" or loopback or private
+                if parts.fragment or not usable or len(uri) > 500:
+                    raise ValueError(
+                        f"redirect URI {uri!r} of app {client_id!r}: use https, "
+                        "http://127.0.0.1 or a private scheme like dk.example.library:/oauth"
+                    )
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -1,6 +1,12 @@
 """Every table, imported in one place so that migrations and tests see the whole schema."""
 
-from libcard.access.models import ApiToken, LinkedIdentity, PortalSession, Throttle
+from libcard.access.models import (
+    ApiToken,
+    AppAuthorizationCode,
+    LinkedIdentity,
+    PortalSession,
+    Throttle,
+)
 from libcard.audit.models import AuditEvent
 from libcard.blocks.models import StoredBlock
 from libcard.cards.models import Card, PinCredential
@@ -18,6 +24,7 @@ from libcard.wallet.models import WalletPass, WalletRegistration
 
 __all__ = [
     "ApiToken",
+    "AppAuthorizationCode",
     "AuditEvent",
     "Base",
     "Branch",

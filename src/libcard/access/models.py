@@ -75,3 +75,23 @@ class LinkedIdentity(Base):
     subject: Mapped[str] = mapped_column(String(80))
     linked_at: Mapped[datetime]
     last_login_at: Mapped[datetime]
+
+
+class AppAuthorizationCode(Base):
+    """A one-time code of the institution's app login (OAuth 2.0 authorization code with PKCE,
+    RFC 8252): the patron allowed `client_id` on the portal; the app trades the code for a
+    patron token. Only a keyed digest of the code is stored. A code used a second time
+    revokes the token it gave (RFC 6749 4.1.2), so `token_id` is kept."""
+
+    __tablename__ = "app_authorization_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(80), unique=True)
+    patron_id: Mapped[int] = mapped_column(ForeignKey("patron.id"), index=True)
+    client_id: Mapped[str] = mapped_column(String(100))
+    redirect_uri: Mapped[str] = mapped_column(String(500))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_token.id"))

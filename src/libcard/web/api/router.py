@@ -13,6 +13,7 @@ from libcard.web.api import (
     item_routes,
     loan_routes,
     me_routes,
+    me_sso_routes,
     patron_routes,
     payment_routes,
     policy_routes,
@@ -33,6 +34,7 @@ def build() -> APIRouter:
         payment_routes,
         audit_routes,
         me_routes,
+        me_sso_routes,
     ):
         router.include_router(module.router)
     return router

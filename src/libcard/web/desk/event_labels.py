@@ -47,7 +47,9 @@ EVENT_LABELS: dict[str, str] = {
     "collection:paid_in_full": N_("Collection paid in full"),
     "collection:recall": N_("Collection case recalled"),
     "collection:export": N_("Collection case exported to the agency"),
+    "app:authorize": N_("App allowed"),
     "identity:link": N_("Login at the identity broker linked"),
     "identity:refuse": N_("Login at the identity broker refused"),
     "identity:strong_login": N_("Strong login"),
+    "identity:sso_login": N_("Login with the institution's login"),
 }

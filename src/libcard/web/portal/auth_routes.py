@@ -19,6 +19,7 @@ from libcard.notify.sender import wake_mail
 from libcard.patrons.service import update_patron
 from libcard.web.portal.forms import local_path, read_form, same
 from libcard.web.portal.render import form_error, redirect, render
+from libcard.web.portal.sso_routes import sso_login_url
 from libcard.web.portal.visit import Visit, open_visit
 
 router = APIRouter(include_in_schema=False)
@@ -39,11 +40,13 @@ async def login_page(request: Request) -> Response:
     if visit.session is not None:
         return redirect(visit, "/card")
     notice = {"reset": "reset", "out": "logged_out"}.get(request.query_params.get("done", ""))
+    target = local_path(request.query_params.get("next"), "")
     return render(
         visit,
         "portal/login.html",
-        next=local_path(request.query_params.get("next"), ""),
+        next=target,
         notice=notice,
+        sso=sso_login_url(visit.runtime.settings, target),
     )
 
 
@@ -65,6 +68,7 @@ async def login(request: Request) -> Response:
             error,
             login=form.get("login"),
             next=local_path(form.get("next"), ""),
+            sso=sso_login_url(visit.runtime.settings, local_path(form.get("next"), "")),
         )
     visit.log_in(session, secret)
     return redirect(visit, local_path(form.get("next"), "/card"))

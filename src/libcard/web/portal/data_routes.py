@@ -17,6 +17,7 @@ from libcard.patrons.service import update_patron
 from libcard.policy.rules import COLUMN_TO_FIELD, PERSONAL_FIELDS, FieldOwner, may_write
 from libcard.web.portal.forms import read_form
 from libcard.web.portal.render import message_for, redirect, render
+from libcard.web.portal.sso_routes import identity_link_url
 from libcard.web.portal.visit import Visit, patron_visit
 
 router = APIRouter(include_in_schema=False)
@@ -135,7 +136,13 @@ def _shown(value: object) -> str:
 async def _page(visit: Visit, *, status: int = 200, **values: object) -> Response:
     view = await visit.account()
     return render(
-        visit, "portal/my_data.html", status=status, view=view, groups=field_groups(view), **values
+        visit,
+        "portal/my_data.html",
+        status=status,
+        view=view,
+        groups=field_groups(view),
+        identity_link=await identity_link_url(visit),
+        **values,
     )
 
 

@@ -8,10 +8,12 @@ from fastapi.responses import Response
 from libcard.errors import LibcardError
 from libcard.web.portal import (
     account_routes,
+    app_routes,
     auth_routes,
     data_routes,
     loan_routes,
     payment_routes,
+    sso_routes,
     strong_login_routes,
     wallet_routes,
 )
@@ -24,6 +26,8 @@ def build() -> APIRouter:
     for module in (
         auth_routes,
         strong_login_routes,
+        sso_routes,
+        app_routes,
         account_routes,
         loan_routes,
         payment_routes,

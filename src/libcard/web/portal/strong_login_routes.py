@@ -13,6 +13,7 @@ redirect to the broker.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -23,6 +24,7 @@ from libcard.identity.broker import (
     CALLBACK_PATH,
     Broker,
     BrokerConfig,
+    BrokerLogin,
     StrongLoginRefused,
     StrongLoginUnavailable,
 )
@@ -30,6 +32,7 @@ from libcard.identity.pending import PendingLogin, seal, unseal
 from libcard.identity.rules import is_strong, next_path
 from libcard.identity.service import strong_login
 from libcard.kit.i18n import N_, translate
+from libcard.runtime import Runtime
 from libcard.web.portal.render import MESSAGES, redirect, render
 from libcard.web.portal.strong import START_PATH, strong_login_url
 from libcard.web.portal.visit import LoginRequired, Visit, open_visit
@@ -125,6 +128,33 @@ def not_set_up() -> StrongLoginUnavailable:
     )
 
 
+async def broker_answer(
+    request: Request,
+    pending: PendingLogin,
+    redirect_uri: str,
+    *,
+    unconfigured: Callable[[], StrongLoginUnavailable],
+) -> tuple[BrokerConfig, BrokerLogin]:
+    """The broker's answer to the login under way: from the same broker, of a sane size, its
+    code exchanged and its ID token verified (strong login and single sign-on alike)."""
+    runtime: Runtime = request.app.state.runtime
+    config = BrokerConfig.of(runtime.settings)
+    if config is None:
+        raise unconfigured()
+    if pending.issuer != config.issuer or len(request.url.query) > MAX_CALLBACK_QUERY:
+        raise StrongLoginRefused(
+            "strong_login_expired", "The login was started with another identity broker."
+        )
+    login = await Broker(config).finish(
+        dict(request.query_params),
+        state=pending.state,
+        nonce=pending.nonce,
+        verifier=pending.verifier,
+        redirect_uri=redirect_uri,
+    )
+    return config, login
+
+
 @router.get(START_PATH)
 async def start(request: Request) -> Response:
     visit = await open_visit(request)
@@ -169,19 +199,8 @@ async def callback(request: Request) -> Response:
             raise StrongLoginRefused(
                 "strong_login_expired", "No strong login of this session is under way."
             )
-        config = BrokerConfig.of(visit.runtime.settings)
-        if config is None:
-            raise not_set_up()
-        if pending.issuer != config.issuer or len(request.url.query) > MAX_CALLBACK_QUERY:
-            raise StrongLoginRefused(
-                "strong_login_expired", "The login was started with another identity broker."
-            )
-        login = await Broker(config).finish(
-            dict(request.query_params),
-            state=pending.state,
-            nonce=pending.nonce,
-            verifier=pending.verifier,
-            redirect_uri=callback_uri(visit),
+        config, login = await broker_answer(
+            request, pending, callback_uri(visit), unconfigured=not_set_up
         )
         async with visit.unit() as ctx:
             assert visit.session is not None

@@ -31,6 +31,9 @@ class Scope(StrEnum):
     POLICY_WRITE = "policy:write"
     TOKENS_WRITE = "tokens:write"
     ME = "me"  # a patron's own app: their e-card, and nothing of anyone else
+    REGISTRY = "registry"  # the student registry's feed: create, update and expire students
+    SCIM = "scim"  # the staff identity portal's SCIM service: employees
+    CAMPUS_CARD = "campus_card"  # the campus card system: employee badges lost, blocked, replaced
 
 
 ALL_SCOPES = frozenset(Scope)

@@ -114,6 +114,9 @@ SCOPE_LABELS = {
     Scope.POLICY_WRITE.value: N_("Change policy"),
     Scope.TOKENS_WRITE.value: N_("Make and revoke API tokens"),
     Scope.ME.value: N_("A patron's own app: their e-card"),
+    Scope.REGISTRY.value: N_("Feed students from the student registry"),
+    Scope.SCIM.value: N_("Feed employees from the staff identity portal (SCIM)"),
+    Scope.CAMPUS_CARD.value: N_("Report employee badges lost, blocked or replaced"),
 }
 # What becomes of a replacement invoice when the lost item comes back after all.
 LOST_RETURNED_LABELS = {

@@ -27,6 +27,9 @@ from libcard.kit.secrets import new_token
 TOKEN_PREFIX = "lct_"  # noqa: S105 — recognisable in a leaked-secret scan
 
 
+SINGLE_INSTITUTION_SOURCES = frozenset({ActorKind.CAMPUS_CARD, ActorKind.IDENTITY_PORTAL})
+
+
 # A token's last use is written at most this often: the status decision stays read-only.
 TOKEN_TOUCH_EVERY = timedelta(hours=1)
 
@@ -67,6 +70,9 @@ async def create_token(
     if actor_kind is ActorKind.AGENCY and institution_id is None:
         # An agency sees the cases of the institution that handed them over, and no other's.
         raise InvalidInput("token_actor", "A collection agency's token names its institution.")
+    if actor_kind in SINGLE_INSTITUTION_SOURCES and institution_id is None:
+        # A data source speaks for one institution's people: its token must say which.
+        raise InvalidInput("token_actor", f"A {actor_kind.value} token names its institution.")
     secret = TOKEN_PREFIX + new_token()
     now = ctx.clock.now()
     token = ApiToken(

@@ -15,6 +15,7 @@ from libcard.errors import LibcardError
 from libcard.jobs.scheduler import JobScheduler
 from libcard.notify.sender import MailSender, transport_from
 from libcard.runtime import Runtime
+from libcard.scim import app as scim_app
 from libcard.wallet.branding import MAX_LOGO_BYTES
 from libcard.web import problems
 from libcard.web.api import router as api_router
@@ -72,6 +73,7 @@ def create_app(runtime: Runtime, *, own_runtime: bool = False) -> FastAPI:
     app.include_router(wallet_router)
     portal_router.install(app)
     desk_router.install(app)
+    scim_app.install(app)  # /scim/v2: the staff identity portal (docs/scim.md)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", include_in_schema=False)

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from libcard.web.api import (
     audit_routes,
     block_routes,
+    campus_routes,
     card_routes,
     collection_routes,
     fee_routes,
@@ -35,6 +36,7 @@ def build() -> APIRouter:
         audit_routes,
         me_routes,
         me_sso_routes,
+        campus_routes,
     ):
         router.include_router(module.router)
     return router

@@ -11,6 +11,7 @@ EVENT_LABELS: dict[str, str] = {
     "patron:update": N_("Personal data changed"),
     "patron:change_group": N_("Group changed"),
     "activation:issue_code": N_("Activation code issued"),
+    "card:block": N_("Badge blocked by the campus card office"),
     "card:issue": N_("Card issued"),
     "card:activate": N_("Card activated"),
     "card:report_lost": N_("Card reported lost"),

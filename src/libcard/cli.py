@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from libcard import cli_collection, cli_jobs
+from libcard import cli_collection, cli_jobs, cli_sync
 from libcard import demo as demo_data
 from libcard.access.scopes import ALL_SCOPES, Scope
 from libcard.access.service import create_token
@@ -38,6 +38,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(staff_app, name="staff")
 cli_jobs.register(app)
 cli_collection.register(app)
+cli_sync.register(app)
 console = Console(stderr=True)
 
 

@@ -41,6 +41,8 @@ class Patron(Base):
     activated_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # When a full registry export first lacked this student; cleared when they reappear.
+    registry_missing_since: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

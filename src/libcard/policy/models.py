@@ -60,6 +60,8 @@ class Institution(Base):
     )
     wallet_contact: Mapped[str | None] = mapped_column(String(500), default=None)
     wallet_logo: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    # A student missing from full registry exports this many days is expired (never deleted).
+    registry_grace_days: Mapped[int] = mapped_column(default=30, server_default="30")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

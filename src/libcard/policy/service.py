@@ -47,6 +47,7 @@ INSTITUTION_POLICY_FIELDS = frozenset(
         "collection_min_age_days",
         "collection_notice_days",
         "payment_login",
+        "registry_grace_days",
     }
 )
 GROUP_POLICY_FIELDS = frozenset(
@@ -93,6 +94,11 @@ INSTITUTION_NUMBER_RANGES: dict[str, tuple[int, int, str]] = {
     ),
     "collection_min_age_days": (0, 3650, "The days a fee is unpaid before collection"),
     "collection_notice_days": (1, 90, "The days between the notice and collection"),
+    "registry_grace_days": (
+        0,
+        365,
+        "The days a student may be missing from the registry's full export before expiry",
+    ),
 }
 
 

@@ -18,6 +18,7 @@ from libcard.runtime import Runtime
 from libcard.scim import app as scim_app
 from libcard.wallet.branding import MAX_LOGO_BYTES
 from libcard.web import problems
+from libcard.web.api import registry_routes
 from libcard.web.api import router as api_router
 from libcard.web.desk import admin_wallet_routes
 from libcard.web.desk import router as desk_router
@@ -26,6 +27,7 @@ from libcard.web.portal import router as portal_router
 from libcard.web.wallet_routes import router as wallet_router
 
 STATIC = Path(__file__).resolve().parent / "static"
+API_PREFIX = "/api/v1"
 
 
 def create_app(runtime: Runtime, *, own_runtime: bool = False) -> FastAPI:
@@ -69,7 +71,7 @@ def create_app(runtime: Runtime, *, own_runtime: bool = False) -> FastAPI:
         return portal_router.html_error(request, error)
 
     problems.install(app, html=html_error)
-    app.include_router(api_router.build(), prefix="/api/v1")
+    app.include_router(api_router.build(), prefix=API_PREFIX)
     app.include_router(wallet_router)
     portal_router.install(app)
     desk_router.install(app)
@@ -84,6 +86,10 @@ def create_app(runtime: Runtime, *, own_runtime: bool = False) -> FastAPI:
         SecurityMiddleware,
         max_bytes=runtime.settings.max_request_bytes,
         # The wallet logo: the largest PNG the branding takes, and the rest of its form.
-        uploads={admin_wallet_routes.PAGE: MAX_LOGO_BYTES + 64 * 1024},
+        uploads={
+            admin_wallet_routes.PAGE: MAX_LOGO_BYTES + 64 * 1024,
+            # A whole registry export (100 000 students is about 7 MiB of CSV).
+            API_PREFIX + registry_routes.PATH: registry_routes.MAX_BODY_BYTES,
+        },
     )
     return app

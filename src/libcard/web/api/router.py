@@ -18,6 +18,7 @@ from libcard.web.api import (
     patron_routes,
     payment_routes,
     policy_routes,
+    registry_routes,
 )
 
 
@@ -37,6 +38,7 @@ def build() -> APIRouter:
         me_routes,
         me_sso_routes,
         campus_routes,
+        registry_routes,
     ):
         router.include_router(module.router)
     return router

@@ -75,6 +75,11 @@ class InstitutionPolicyIn(Strict):
         default=None, description="Days from the notice to the hand-over to the agency."
     )
     payment_login: PaymentLogin | None = None
+    registry_grace_days: Annotated[int, Field(ge=0, le=365)] | None = Field(
+        default=None,
+        description="Days a student may be missing from the registry's full export before "
+        "the account expires (docs/registry.md).",
+    )
 
 
 class InstitutionIn(InstitutionPolicyIn):
@@ -106,6 +111,7 @@ class InstitutionOut(BaseModel):
     collection_min_age_days: int
     collection_notice_days: int
     payment_login: PaymentLogin
+    registry_grace_days: int
 
 
 class GroupPolicyIn(Strict):

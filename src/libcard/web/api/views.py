@@ -123,6 +123,7 @@ def institution_out(institution: Institution) -> s.InstitutionOut:
         collection_min_age_days=institution.collection_min_age_days,
         collection_notice_days=institution.collection_notice_days,
         payment_login=PaymentLogin(institution.payment_login),
+        registry_grace_days=institution.registry_grace_days,
     )
 
 

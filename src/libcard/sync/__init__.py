@@ -1,0 +1,1 @@
+"""Feeds from the systems that own personal data: the student registry."""

@@ -14,7 +14,9 @@ and duplicates need at once, are kept in a temporary table, not in the process.
 New students are created in bulk, each with what `accounts.register_patron` gives a patron
 (the same rows: the patron, an e-card numbered from the institution's counter, an activation
 code mailed to the institutional e-mail, their audit events), because one call per student
-costs some twenty round trips and a registry sends tens of thousands at once.
+costs some twenty round trips and a registry sends tens of thousands at once. For the same
+reason the activation mail is rendered once per batch and language (`notify.forms`), and rows
+nobody needs the ids of go in by COPY on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, insert, or_, select, text, update
+from sqlalchemy import Table, and_, bindparam, insert, or_, select, text, update
+from sqlalchemy.sql import column as sql_column
+from sqlalchemy.sql import table as sql_table
 
 from libcard.audit.models import AuditEvent
 from libcard.audit.service import record
@@ -32,17 +36,14 @@ from libcard.cards.models import Card
 from libcard.cards.rules import CardKind, CardState, make_card_number
 from libcard.context import ActorKind, Ctx
 from libcard.errors import Forbidden, InvalidInput, LibcardError
-from libcard.kit.i18n import day
-from libcard.kit.secrets import new_code
 from libcard.notify.models import OutboundMail
-from libcard.notify.recipient import recipient
-from libcard.notify.service import MailLinks, mail_language, render_mail
-from libcard.patrons.credentials import ACTIVATION
 from libcard.patrons.models import Patron, SecretToken
 from libcard.policy.models import Institution
 from libcard.policy.rules import Policy
 from libcard.policy.service import get_institution, group_by_code, policy_for_group
+from libcard.sync.bulk import ActivationMail, insert_rows
 from libcard.sync.registry import RawRow
+from libcard.sync.rows import activation_rows, audit_row, write_events
 from libcard.sync.rules import (
     PERSONAL_COLUMNS,
     STUDENT_GROUP,
@@ -59,6 +60,14 @@ BATCH_SIZE = 500
 MAX_LISTED_REFUSALS = 1000
 RUNNERS = frozenset({ActorKind.REGISTRY, ActorKind.SYSTEM})
 SEEN = "registry_seen"
+# Bulk rows go in through the tables: the ORM's bulk insert costs as much again per row in
+# Python, for objects a run never uses.
+_PATRON = cast(Table, Patron.__table__)
+_CARD = cast(Table, Card.__table__)
+_TOKEN = cast(Table, SecretToken.__table__)
+_MAIL = cast(Table, OutboundMail.__table__)
+_AUDIT = cast(Table, AuditEvent.__table__)
+_SEEN = sql_table(SEEN, sql_column("registry_id"), sql_column("line"))
 
 
 @dataclass(frozen=True)
@@ -98,7 +107,7 @@ Progress = Callable[[int], None]
 
 
 @dataclass
-class _Run:
+class Run:
     """What a run reads once and keeps: plain values, since the session is emptied after
     every batch."""
 
@@ -135,7 +144,7 @@ async def run_registry(
         raise InvalidInput("batch_size", "A batch holds at least one row.")
     institution = await get_institution(ctx, institution_id)
     group = await group_by_code(ctx, institution_id, STUDENT_GROUP)
-    run = _Run(
+    run = Run(
         ctx,
         institution_id,
         institution.name,
@@ -213,7 +222,7 @@ async def _start_seen(ctx: Ctx) -> None:
     await ctx.session.execute(text(f"DELETE FROM {SEEN}"))  # noqa: S608 — a constant name
 
 
-async def _apply_batch(run: _Run, batch: list[RawRow]) -> None:
+async def _apply_batch(run: Run, batch: list[RawRow]) -> None:
     ctx, summary = run.ctx, run.summary
     summary.rows += len(batch)
     checked: list[StudentRow] = []
@@ -241,9 +250,10 @@ async def _apply_batch(run: _Run, batch: list[RawRow]) -> None:
         except LibcardError as error:
             summary.refuse(raw.line, error)
     if firsts:
-        await ctx.session.execute(
-            text(f"INSERT INTO {SEEN} (registry_id, line) VALUES (:rid, :line)"),  # noqa: S608
-            [{"rid": rid, "line": line} for rid, line in firsts.items()],
+        await insert_rows(
+            ctx.session,
+            _SEEN,
+            [{"registry_id": rid, "line": line} for rid, line in firsts.items()],
         )
     if not checked:
         return
@@ -258,7 +268,7 @@ async def _apply_batch(run: _Run, batch: list[RawRow]) -> None:
     }
     holders = await _address_holders(run, checked)
     claimed: dict[str, int] = {}  # address → line, within this batch
-    created: list[_Student] = []
+    created: list[Student] = []
     now = ctx.clock.now()
     for row in checked:
         patron = patrons.get(row.registry_id)
@@ -275,7 +285,7 @@ async def _apply_batch(run: _Run, batch: list[RawRow]) -> None:
     await ctx.session.flush()  # the updates, before the new rows may take an address freed
     if created:
         await _create(run, created, now)
-    await _write_events(run)
+    await write_events(run)
 
 
 async def _seen_before(ctx: Ctx, registry_ids: set[str]) -> dict[str, int]:
@@ -290,13 +300,13 @@ async def _seen_before(ctx: Ctx, registry_ids: set[str]) -> dict[str, int]:
     return {rid: line for rid, line in found}
 
 
-async def _policy(run: _Run, group_id: int) -> Policy:
+async def _policy(run: Run, group_id: int) -> Policy:
     if group_id not in run.policies:
         _, _, run.policies[group_id] = await policy_for_group(run.ctx, group_id)
     return run.policies[group_id]
 
 
-async def _address_holders(run: _Run, rows: list[StudentRow]) -> dict[str, set[int]]:
+async def _address_holders(run: Run, rows: list[StudentRow]) -> dict[str, set[int]]:
     """Which patrons hold each e-mail address the batch names, privately or institutionally."""
     addresses = {
         address for row in rows if (address := row.values.get("institutional_email")) is not None
@@ -336,12 +346,12 @@ def _check_address(
     claimed[address] = line
 
 
-def _new_patron(run: _Run, row: StudentRow, wanted: dict[str, Any], now: datetime) -> _Student:
+def _new_patron(run: Run, row: StudentRow, wanted: dict[str, Any], now: datetime) -> Student:
     for required in ("first_name", "last_name"):
         if not wanted.get(required):
             raise InvalidInput("field_required", f"{required} is needed for a new student.")
     values = {column: wanted.get(column) for column in PERSONAL_COLUMNS}
-    return _Student(
+    return Student(
         {
             "institution_id": run.institution_id,
             "group_id": run.student_group_id,
@@ -356,7 +366,7 @@ def _new_patron(run: _Run, row: StudentRow, wanted: dict[str, Any], now: datetim
 
 
 @dataclass
-class _Student:
+class Student:
     """A new student's row, and (for the mail) the attributes `notify.recipient` reads."""
 
     values: dict[str, Any]
@@ -379,7 +389,7 @@ class _Student:
 
 
 async def _update(
-    run: _Run, patron: Patron, row: StudentRow, wanted: dict[str, Any], now: datetime
+    run: Run, patron: Patron, row: StudentRow, wanted: dict[str, Any], now: datetime
 ) -> None:
     summary = run.summary
     for required in ("first_name", "last_name"):
@@ -401,17 +411,17 @@ async def _update(
     summary.updated += 1
     summary.returned += int(returned)
     run.events.append(
-        _event(run, now, "patron:update", patron.id, fields=sorted(changes), returned=returned)
+        audit_row(run, now, "patron:update", patron.id, fields=sorted(changes), returned=returned)
     )
 
 
-async def _create(run: _Run, created: list[_Student], now: datetime) -> None:
+async def _create(run: Run, created: list[Student], now: datetime) -> None:
     """The batch's new students, each with an e-card and (with an institutional e-mail) an
     activation code mailed to it: the rows `accounts.register_patron` writes, in bulk
     (multi-row INSERTs; the ORM would write these one row at a time to learn each id)."""
     session = run.ctx.session
     inserted = await session.execute(
-        insert(Patron).returning(Patron.id, Patron.registry_id),
+        insert(_PATRON).returning(_PATRON.c.id, _PATRON.c.registry_id),
         [student.values for student in created],
     )
     ids = {registry_id: patron_id for patron_id, registry_id in inserted}
@@ -433,7 +443,7 @@ async def _create(run: _Run, created: list[_Student], now: datetime) -> None:
         for index, student in enumerate(created)
     }
     cards = await session.execute(
-        insert(Card).returning(Card.id, Card.patron_id),
+        insert(_CARD).returning(_CARD.c.id, _CARD.c.patron_id),
         [
             {
                 "institution_id": run.institution_id,
@@ -453,12 +463,13 @@ async def _create(run: _Run, created: list[_Student], now: datetime) -> None:
     )
     card_ids = {patron_id: card_id for card_id, patron_id in cards}
     code_expiry = now + timedelta(days=run.activation_days)
+    mail = None if run.public_url is None else ActivationMail(run.public_url, code_expiry)
     tokens: list[dict[str, Any]] = []
     mails: list[dict[str, Any]] = []
     for student in created:
-        run.events.append(_event(run, now, "patron:create", student.id, group=STUDENT_GROUP))
+        run.events.append(audit_row(run, now, "patron:create", student.id, group=STUDENT_GROUP))
         run.events.append(
-            _event(
+            audit_row(
                 run,
                 now,
                 "card:issue",
@@ -469,119 +480,15 @@ async def _create(run: _Run, created: list[_Student], now: datetime) -> None:
                 replaces=None,
             )
         )
-        activation = _activation(run, student, numbers[student.id], now, code_expiry)
+        activation = activation_rows(run, mail, student, numbers[student.id], now, code_expiry)
         if activation is not None:
             tokens.append(activation[0])
             mails.append(activation[1])
             run.events.append(activation[2])
     if tokens:
-        await session.execute(insert(SecretToken), tokens)
-        await session.execute(insert(OutboundMail), mails)
+        await insert_rows(run.ctx.session, _TOKEN, tokens)
+        await insert_rows(run.ctx.session, _MAIL, mails)
     run.summary.created += len(created)
-
-
-def _activation(
-    run: _Run, student: _Student, card_number: str, now: datetime, expires_at: datetime
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]] | None:
-    """R1, R2: a code mailed to the institutional e-mail; single sign-on needs nothing here.
-    A student without an address gets no code: the desk can send one by letter."""
-    to = recipient(student, _MailInstitution(run))
-    if to is None or run.public_url is None:
-        return None
-    code = new_code()
-    token = {
-        "patron_id": student.id,
-        "purpose": ACTIVATION,
-        "digest": run.ctx.keyring.digest(ACTIVATION, code),
-        "channel": "email",
-        "created_at": now,
-        "expires_at": expires_at,
-        "used_at": None,
-        "revoked_at": None,
-    }
-    language = mail_language(to.language)
-    rendered = render_mail(
-        "activation_code",
-        language,
-        {
-            "patron_name": to.patron_name,
-            "institution_name": to.institution_name,
-            "card_number": card_number,
-            "code": code,
-            "valid_until": day(expires_at, language, to.timezone),
-            "activate_url": MailLinks(run.public_url).activate,
-        },
-    )
-    mail = {
-        "patron_id": student.id,
-        "template": "activation_code",
-        "language": language,
-        "to_address": to.address,
-        "subject": rendered.subject[:300],
-        "body": rendered.body,
-        "created_at": now,
-        "next_attempt_at": now,
-        "attempts": 0,
-    }
-    issued = _event(
-        run,
-        now,
-        "activation:issue_code",
-        student.id,
-        channel="email",
-        expires_at=expires_at.isoformat(),
-    )
-    return token, mail, issued
-
-
-@dataclass(frozen=True)
-class _MailInstitution:
-    run: _Run
-
-    @property
-    def name(self) -> str:
-        return self.run.institution_name
-
-    @property
-    def default_language(self) -> str:
-        return self.run.default_language
-
-    @property
-    def timezone(self) -> str:
-        return self.run.timezone
-
-
-def _event(
-    run: _Run,
-    now: datetime,
-    action: str,
-    patron_id: int,
-    subject_kind: str = "patron",
-    subject_id: int | None = None,
-    **details: Any,
-) -> dict[str, Any]:
-    """The event `audit.record_on` writes, as a row for one multi-row INSERT per batch."""
-    actor = run.ctx.actor
-    return {
-        "at": now,
-        "institution_id": run.institution_id,
-        "actor_kind": actor.kind.value,
-        "actor_id": actor.id,
-        "actor_label": actor.label,
-        "branch_id": actor.branch_id,
-        "reason": run.ctx.reason,
-        "action": action,
-        "subject_kind": subject_kind,
-        "subject_id": str(subject_id if subject_id is not None else patron_id),
-        "patron_id": patron_id,
-        "details": details,
-    }
-
-
-async def _write_events(run: _Run) -> None:
-    if run.events:
-        await run.ctx.session.execute(insert(AuditEvent), run.events)
-        run.events = []
 
 
 def _not_seen() -> Any:
@@ -590,7 +497,7 @@ def _not_seen() -> Any:
     )
 
 
-async def _mark_missing(run: _Run) -> None:
+async def _mark_missing(run: Run) -> None:
     """Students of the institution that the full export lacks are marked missing, once."""
     now = run.ctx.clock.now()
     where = and_(
@@ -602,7 +509,7 @@ async def _mark_missing(run: _Run) -> None:
     await _in_chunks(run, where, {"registry_missing_since": now}, "patron:registry_missing")
 
 
-async def _expire_missing(run: _Run) -> None:
+async def _expire_missing(run: Run) -> None:
     """Missing past the grace period: the account expires (every card is refused with it).
     Nothing is deleted, so debt and open loans stay on the account as they were."""
     now = run.ctx.clock.now()
@@ -619,7 +526,7 @@ async def _expire_missing(run: _Run) -> None:
     await _in_chunks(run, where, {"expires_at": now}, "patron:expire")
 
 
-async def _in_chunks(run: _Run, where: Any, values: dict[str, Any], action: str) -> None:
+async def _in_chunks(run: Run, where: Any, values: dict[str, Any], action: str) -> None:
     ctx, now = run.ctx, run.ctx.clock.now()
     while True:
         ids = list(
@@ -635,8 +542,8 @@ async def _in_chunks(run: _Run, where: Any, values: dict[str, Any], action: str)
             .values(updated_at=now, **values)
             .execution_options(synchronize_session=False)
         )
-        run.events = [_event(run, now, action, pid, reason="registry_missing") for pid in ids]
-        await _write_events(run)
+        run.events = [audit_row(run, now, action, pid, reason="registry_missing") for pid in ids]
+        await write_events(run)
         if action == "patron:expire":
             run.summary.expired += len(ids)
         else:

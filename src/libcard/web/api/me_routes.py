@@ -11,6 +11,7 @@ from datetime import datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from libcard.access.models import ApiToken
 from libcard.access.scopes import Scope
 from libcard.access.service import create_token
 from libcard.accounts.portal import account_view, log_in
@@ -19,6 +20,7 @@ from libcard.cards.texts import refusal_text
 from libcard.context import Actor, ActorKind, Ctx
 from libcard.errors import Forbidden, NotFound
 from libcard.kit.i18n import translate
+from libcard.patrons.models import Patron
 from libcard.runtime import Runtime
 from libcard.wallet.apple_service import PKPASS_TYPE
 from libcard.wallet.offers import CARD_NOT_IN_USE, Wallets, google_save_link, own_apple_pass
@@ -48,17 +50,25 @@ async def app_token(request: Request, body: m.MeTokenIn) -> m.MeTokenOut:
     address = request.client.host if request.client else "unknown"
     async with runtime.unit(APP_VISITOR) as ctx:
         patron = await log_in(ctx, body.login, body.password, address)
-        token, secret = await create_token(
-            ctx.as_actor(APP_TOKEN_ISSUER),
-            name=APP_TOKEN_NAME,
-            actor_kind=ActorKind.PATRON,
-            scopes=[Scope.ME],
-            institution_id=patron.institution_id,
-            patron_id=patron.id,
-            valid_days=APP_TOKEN_DAYS,
-        )
-        expires_at: datetime = token.expires_at  # type: ignore[assignment]  # valid_days is set
-    return m.MeTokenOut(access_token=secret, scopes=list(token.scopes), expires_at=expires_at)
+        _, answer = await issue_app_token(ctx, patron)
+    return answer
+
+
+async def issue_app_token(ctx: Ctx, patron: Patron) -> tuple[ApiToken, m.MeTokenOut]:
+    """The app's token of `patron`: scope `me`, 30 days; whoever logged them in (a password
+    here, a one-time code of the browser login in me_sso_routes)."""
+    token, secret = await create_token(
+        ctx.as_actor(APP_TOKEN_ISSUER),
+        name=APP_TOKEN_NAME,
+        actor_kind=ActorKind.PATRON,
+        scopes=[Scope.ME],
+        institution_id=patron.institution_id,
+        patron_id=patron.id,
+        valid_days=APP_TOKEN_DAYS,
+    )
+    expires_at: datetime = token.expires_at  # type: ignore[assignment]  # valid_days is set
+    answer = m.MeTokenOut(access_token=secret, scopes=list(token.scopes), expires_at=expires_at)
+    return token, answer
 
 
 @router.get("/me/card", response_model=m.MeCardOut)

@@ -7,21 +7,17 @@ The answer is the same patron token as `POST /me/token` makes, by the same issue
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from libcard.access.app_codes import AppGrantRefused, redeem_code
-from libcard.access.scopes import Scope
-from libcard.access.service import create_token
-from libcard.context import ActorKind
 from libcard.errors import LibcardError
 from libcard.patrons.models import Patron
 from libcard.runtime import Runtime
 from libcard.web.api import me_schemas as m
-from libcard.web.api.me_routes import APP_TOKEN_DAYS, APP_TOKEN_ISSUER, APP_TOKEN_NAME, APP_VISITOR
+from libcard.web.api.me_routes import APP_VISITOR, issue_app_token
 
 router = APIRouter(tags=["me"])
 
@@ -135,15 +131,6 @@ async def app_token_by_code(request: Request) -> m.MeTokenOut:
             raise AppGrantRefused(
                 "invalid_grant", "The account of this code is closed.", error="invalid_grant"
             )
-        token, secret = await create_token(
-            ctx.as_actor(APP_TOKEN_ISSUER),
-            name=APP_TOKEN_NAME,
-            actor_kind=ActorKind.PATRON,
-            scopes=[Scope.ME],
-            institution_id=patron.institution_id,
-            patron_id=patron.id,
-            valid_days=APP_TOKEN_DAYS,
-        )
+        token, answer = await issue_app_token(ctx, patron)
         code.token_id = token.id
-        expires_at: datetime = token.expires_at  # type: ignore[assignment]  # valid_days is set
-    return m.MeTokenOut(access_token=secret, scopes=list(token.scopes), expires_at=expires_at)
+    return answer

@@ -16,14 +16,13 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from libcard.access.sessions import SessionRules, start_session
-from libcard.config import Settings
 from libcard.identity.broker import BrokerLogin
 from libcard.identity.service import strong_login
 from libcard.kit.clock import FrozenClock
@@ -31,8 +30,8 @@ from libcard.patrons.models import Patron
 from libcard.runtime import Runtime
 from libcard.web.app import create_app
 from libcard.web.portal.visit import patron_actor
-from tests.conftest import TEST_KEYS, PatronHandle, World
-from tests.oidc.conftest import CLIENT_ID, CLIENT_SECRET, SUBSTANTIAL, Provider, start_provider
+from tests.conftest import PatronHandle, World
+from tests.oidc.conftest import SUBSTANTIAL, Browser, Provider, broker_settings, start_provider
 from tests.portal.conftest import BASE_URL, csrf, login
 
 SSO_CALLBACK = f"{BASE_URL}/login/sso/callback"
@@ -71,14 +70,10 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
 async def runtime(
     database_url: str, clock: FrozenClock, tmp_path: Path, provider: Provider
 ) -> AsyncIterator[Runtime]:
-    settings = Settings(
-        database_url=database_url,
-        peppers=TEST_KEYS,
-        pepper_file=tmp_path / "unused-secrets.json",
-        public_url=BASE_URL,
-        broker_issuer=provider.issuer,
-        broker_client_id=CLIENT_ID,
-        broker_client_secret=CLIENT_SECRET,
+    settings = broker_settings(
+        database_url,
+        tmp_path,
+        provider,
         app_clients={APP: [APP_REDIRECT, LOOPBACK_REDIRECT], OTHER_APP: [OTHER_REDIRECT]},
     )
     rt = Runtime.build(settings, clock=clock)
@@ -87,28 +82,8 @@ async def runtime(
 
 
 @dataclass
-class Person:
-    """One person's browser: the portal's cookies in `portal`, the broker's in `broker`."""
-
-    portal: httpx.AsyncClient
-    broker: httpx.AsyncClient
-
-    async def at_broker(self, authorization_url: str, person: str, *, acr: str = "") -> str:
-        """Log in at the broker as `person`; the portal path it sends the browser back to."""
-        response = await self.broker.get(authorization_url)
-        for _ in range(10):
-            if response.status_code in (302, 303):
-                location = urljoin(str(response.url), response.headers["location"])
-                if location.startswith(SSO_CALLBACK):
-                    return location.removeprefix(BASE_URL)
-                response = await self.broker.get(location)
-                continue
-            assert response.status_code == 200, response.text
-            interaction = str(response.url).rstrip("/")
-            response = await self.broker.post(
-                f"{interaction}/login", data={"login": person, "acr": acr}
-            )
-        raise AssertionError("the broker never sent the browser back")
+class Person(Browser):
+    """One person's browser at the portal and the broker, coming back by single sign-on."""
 
     async def sso_login(self, person: str, *, acr: str = "", start: str = "") -> httpx.Response:
         """From the login page's link (or `start`) to the broker and back; the portal's answer."""
@@ -119,7 +94,9 @@ class Person:
             start = found.group(1).replace("&amp;", "&")
         to_broker = await self.portal.get(start)
         assert to_broker.status_code == 303, to_broker.text
-        callback = await self.at_broker(to_broker.headers["location"], person, acr=acr)
+        callback = await self.at_broker(
+            to_broker.headers["location"], person, acr=acr, callback=SSO_CALLBACK
+        )
         return await self.portal.get(callback)
 
     async def consent_page(self, params: dict[str, str]) -> httpx.Response:

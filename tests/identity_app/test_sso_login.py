@@ -17,7 +17,7 @@ from libcard.runtime import Runtime
 from libcard.web.portal.render import MESSAGES
 from libcard.web.portal.sso_routes import SSO_MESSAGES
 from tests.conftest import ADMIN
-from tests.identity_app.conftest import AppPortal, password_login_then
+from tests.identity_app.conftest import SSO_CALLBACK, AppPortal, password_login_then
 from tests.oidc.conftest import SUBSTANTIAL
 from tests.portal.conftest import alert, html_lang
 
@@ -126,7 +126,7 @@ async def test_a_forged_callback_without_the_login_under_way_is_refused(apps: Ap
     await apps.link(patron, "anna")
     attacker, victim = await apps.person(), await apps.person()
     start = await attacker.portal.get("/login/sso")
-    callback = await attacker.at_broker(start.headers["location"], "anna")
+    callback = await attacker.at_broker(start.headers["location"], "anna", callback=SSO_CALLBACK)
 
     # The victim's browser is lured to the attacker's answer: no login under way there.
     answer = await victim.portal.get(callback)

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin
 
 import httpx
@@ -111,21 +112,26 @@ def other_provider(tmp_path: Path) -> Iterator[Provider]:
     running.stop()
 
 
+def broker_settings(database_url: str, folder: Path, provider: Provider, **extra: Any) -> Settings:
+    """Settings of a test installation whose identity broker is `provider`."""
+    return Settings(
+        database_url=database_url,
+        peppers=TEST_KEYS,  # type: ignore[arg-type]
+        pepper_file=folder / "unused-secrets.json",
+        public_url=BASE_URL,
+        broker_issuer=provider.issuer,
+        broker_client_id=CLIENT_ID,
+        broker_client_secret=CLIENT_SECRET,  # type: ignore[arg-type]
+        **extra,
+    )
+
+
 @pytest.fixture
 async def runtime(
     database_url: str, clock: FrozenClock, tmp_path: Path, provider: Provider
 ) -> AsyncIterator[Runtime]:
     """The root conftest's runtime, with the broker configured (tests change it in place)."""
-    settings = Settings(
-        database_url=database_url,
-        peppers=TEST_KEYS,  # type: ignore[arg-type]
-        pepper_file=tmp_path / "unused-secrets.json",
-        public_url=BASE_URL,
-        broker_issuer=provider.issuer,
-        broker_client_id=CLIENT_ID,
-        broker_client_secret=CLIENT_SECRET,  # type: ignore[arg-type]
-    )
-    rt = Runtime.build(settings, clock=clock)
+    rt = Runtime.build(broker_settings(database_url, tmp_path, provider), clock=clock)
     yield rt
     await rt.close()
 
@@ -144,14 +150,20 @@ class Browser:
         return response.headers["location"]
 
     async def at_broker(
-        self, authorization_url: str, person: str, *, acr: str = "", cancel: bool = False
+        self,
+        authorization_url: str,
+        person: str,
+        *,
+        acr: str = "",
+        cancel: bool = False,
+        callback: str = CALLBACK,
     ) -> str:
-        """Log in at the broker as `person` (or cancel); the callback URL it sends back."""
+        """Log in at the broker as `person` (or cancel); the path of `callback` it sends back."""
         response = await self.broker.get(authorization_url)
         for _ in range(10):
             if response.status_code in (302, 303):
                 location = urljoin(str(response.url), response.headers["location"])
-                if location.startswith(CALLBACK):
+                if location.startswith(callback):
                     return location.removeprefix(BASE_URL)
                 response = await self.broker.get(location)
                 continue

@@ -45,6 +45,18 @@ async def _identity(ctx: Ctx, issuer: str, subject: str) -> LinkedIdentity | Non
     return await ctx.session.scalar(query.with_for_update())
 
 
+async def seen_identity(ctx: Ctx, login: BrokerLogin) -> LinkedIdentity | None:
+    """The linked identity of the broker's login, if any, with this login noted on it (and
+    its subject re-keyed after a rotation of the server secret)."""
+    identity = await _identity(ctx, login.issuer, login.subject)
+    if identity is not None:
+        identity.last_login_at = ctx.clock.now()
+        current = ctx.keyring.digest(SUBJECT, f"{login.issuer}\x00{login.subject}")
+        if identity.subject != current:
+            identity.subject = current
+    return identity
+
+
 async def _refuse(
     ctx: Ctx, patron: Patron, login: BrokerLogin, code: str, message: str
 ) -> NoReturn:
@@ -77,7 +89,7 @@ async def strong_login(
             acr=login.acr,
         )
     now = ctx.clock.now()
-    identity = await _identity(ctx, login.issuer, login.subject)
+    identity = await seen_identity(ctx, login)
     if identity is not None and identity.patron_id != patron.id:
         await _refuse(
             ctx,
@@ -88,11 +100,6 @@ async def strong_login(
         )
     if identity is None:
         identity = await _link(ctx, patron, login)
-    else:
-        identity.last_login_at = now
-        current = ctx.keyring.digest(SUBJECT, f"{login.issuer}\x00{login.subject}")
-        if identity.subject != current:
-            identity.subject = current  # re-keyed after a rotation of the server secret
     assured = await ctx.session.execute(
         update(PortalSession)
         .where(

@@ -12,9 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 
-from sqlalchemy import select
-
-from libcard.access.models import LinkedIdentity, PortalSession
+from libcard.access.models import PortalSession
 from libcard.access.service import check_throttle, count_failure
 from libcard.access.sessions import SessionRules, start_session
 from libcard.audit.service import record
@@ -22,7 +20,7 @@ from libcard.context import Ctx
 from libcard.errors import Forbidden
 from libcard.identity.broker import BrokerLogin
 from libcard.identity.rules import is_strong
-from libcard.identity.service import SUBJECT, subject_digests
+from libcard.identity.service import seen_identity
 from libcard.patrons.models import Patron
 
 ADDRESS_ATTEMPTS = 30  # per client address and window, as for passwords
@@ -58,14 +56,7 @@ async def sso_login(
     """A new portal session for the patron the broker's identity is linked to, marked strong
     when the login's level is a strong one; its cookie secret is returned this once."""
     await check_sso_throttle(ctx, client_address)
-    identity = await ctx.session.scalar(
-        select(LinkedIdentity)
-        .where(
-            LinkedIdentity.issuer == login.issuer,
-            LinkedIdentity.subject.in_(subject_digests(ctx, login.issuer, login.subject)),
-        )
-        .with_for_update()
-    )
+    identity = await seen_identity(ctx, login)
     patron = await ctx.session.get(Patron, identity.patron_id) if identity else None
     if identity is None or patron is None:
         await count_sso_refusal(ctx, client_address)
@@ -76,10 +67,6 @@ async def sso_login(
         await count_sso_refusal(ctx, client_address)
         raise SingleSignOnRefused("account_closed", "This account is closed.")
     now = ctx.clock.now()
-    identity.last_login_at = now
-    current = ctx.keyring.digest(SUBJECT, f"{login.issuer}\x00{login.subject}")
-    if identity.subject != current:
-        identity.subject = current  # re-keyed after a rotation of the server secret
     session, secret = await start_session(ctx, patron.id, rules)
     strong = is_strong(login.acr, strong_acr)
     if strong:

@@ -18,20 +18,20 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 
-from libcard.access.models import LinkedIdentity
 from libcard.config import Settings
 from libcard.context import Actor, ActorKind
 from libcard.errors import LibcardError
 from libcard.identity.broker import Broker, BrokerConfig, StrongLoginRefused, StrongLoginUnavailable
 from libcard.identity.pending import PendingLogin, seal, unseal
 from libcard.identity.rules import next_path
+from libcard.identity.service import linked_identities
 from libcard.identity.sso import sso_login
 from libcard.kit.i18n import N_, translate
 from libcard.web.browser import cookie_name
 from libcard.web.portal.render import MESSAGES, redirect, render
 from libcard.web.portal.strong import strong_login_url
+from libcard.web.portal.strong_login_routes import RETRY as STRONG_RETRY
 from libcard.web.portal.strong_login_routes import STRONG_MESSAGES, broker_answer
 from libcard.web.portal.visit import Visit, open_visit
 
@@ -63,17 +63,8 @@ SSO_MESSAGES: dict[str, str] = {
     "account_closed": MESSAGES["account_closed"],
     "too_many_attempts": MESSAGES["too_many_attempts"],
 }
-RETRY = frozenset(
-    {
-        "strong_login_unavailable",
-        "strong_login_expired",
-        "strong_login_state",
-        "strong_login_issuer",
-        "strong_login_cancelled",
-        "strong_login_failed",
-        "strong_login_token_invalid",
-    }
-)
+# What a new attempt may get past: the strong login's, but a weak login is no refusal here.
+RETRY = STRONG_RETRY - {"strong_login_too_weak"}
 
 
 def sso_login_url(settings: Settings, next_target: str = "") -> str | None:
@@ -91,12 +82,9 @@ async def identity_link_url(visit: Visit) -> str | None:
     if config is None or visit.session is None:
         return None
     async with visit.unit(readonly=True) as ctx:
-        linked = await ctx.session.scalar(
-            select(LinkedIdentity.id).where(
-                LinkedIdentity.patron_id == visit.me, LinkedIdentity.issuer == config.issuer
-            )
-        )
-    return None if linked is not None else strong_login_url(DEFAULT_NEXT)
+        identities = await linked_identities(ctx, visit.me)
+    linked = any(identity.issuer == config.issuer for identity in identities)
+    return None if linked else strong_login_url(DEFAULT_NEXT)
 
 
 def link_by_password_url(next_target: str) -> str:

@@ -21,10 +21,9 @@ class WalletPass(Base):
     __tablename__ = "wallet_pass"
 
     card_id: Mapped[int] = mapped_column(ForeignKey("card.id"), primary_key=True)
-    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), index=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
-    updated_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime]
     # Google Wallet: when a save link was first handed out, and the content Google last got.
     google_offered_at: Mapped[datetime | None]
     google_fingerprint: Mapped[str | None] = mapped_column(String(64))

@@ -170,7 +170,6 @@ async def note_pass(ctx: Ctx, view: CardPassView) -> WalletPass:
     if wallet_pass is None:
         wallet_pass = WalletPass(
             card_id=card_id,
-            institution_id=view.status.institution.id,
             fingerprint=digest,
             created_at=now,
             updated_at=_whole_second(now),

@@ -25,26 +25,14 @@ def upgrade() -> None:
     op.create_table(
         "wallet_pass",
         sa.Column("card_id", sa.Integer(), nullable=False),
-        sa.Column("institution_id", sa.Integer(), nullable=False),
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
         sa.Column("created_at", libcard.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", libcard.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("google_offered_at", libcard.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("google_fingerprint", sa.String(length=64), nullable=True),
         sa.ForeignKeyConstraint(["card_id"], ["card.id"], name=op.f("fk_wallet_pass_card_id_card")),
-        sa.ForeignKeyConstraint(
-            ["institution_id"],
-            ["institution.id"],
-            name=op.f("fk_wallet_pass_institution_id_institution"),
-        ),
         sa.PrimaryKeyConstraint("card_id", name=op.f("pk_wallet_pass")),
     )
-    with op.batch_alter_table("wallet_pass", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_wallet_pass_institution_id"), ["institution_id"], unique=False
-        )
-        batch_op.create_index(batch_op.f("ix_wallet_pass_updated_at"), ["updated_at"], unique=False)
-
     op.create_table(
         "wallet_registration",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -121,8 +109,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_wallet_registration_card_id"))
 
     op.drop_table("wallet_registration")
-    with op.batch_alter_table("wallet_pass", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_wallet_pass_updated_at"))
-        batch_op.drop_index(batch_op.f("ix_wallet_pass_institution_id"))
-
     op.drop_table("wallet_pass")

@@ -14,9 +14,9 @@ from enum import Enum
 from typing import Any, Final
 
 from libcard.audit.service import record
-from libcard.context import ActorKind, Ctx
-from libcard.errors import Forbidden, InvalidInput
-from libcard.policy.service import get_institution
+from libcard.context import Ctx
+from libcard.errors import InvalidInput
+from libcard.policy.service import _require_admin, get_institution
 from libcard.wallet.apple import PNG_SIGNATURE
 from libcard.wallet.rules import Colour
 from libcard.wallet.service import SYMBOLOGIES
@@ -33,13 +33,6 @@ class _Keep(Enum):
 
 
 KEEP: Final = _Keep.KEEP  # `logo=KEEP`: the stored logo stays as it is
-
-
-def _require_admin(ctx: Ctx, institution_id: int) -> None:
-    if ctx.actor.kind not in (ActorKind.ADMIN, ActorKind.SYSTEM):
-        raise Forbidden("forbidden_policy", "Only an administrator may change policy.")
-    if not ctx.actor.may_see_institution(institution_id):
-        raise Forbidden("forbidden_institution", "This institution is not yours to change.")
 
 
 def _colour(value: str, what: str) -> str:

@@ -19,8 +19,9 @@ from joserfc.jwk import RSAKey
 from libcard.cards.service import find_card
 from libcard.config import Settings
 from libcard.runtime import Runtime
+from libcard.wallet.configured import APPLE_SETTINGS
+from libcard.wallet.google import GOOGLE_SETTINGS
 from libcard.wallet.models import WalletPass
-from libcard.wallet.offers import APPLE_SETTINGS, GOOGLE_SETTINGS
 from tests.conftest import TEST_KEYS
 from tests.wallet.pki import PASS_TYPE, TEAM, PassPki
 

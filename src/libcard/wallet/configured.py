@@ -7,18 +7,19 @@ from libcard.errors import InvalidInput
 from libcard.wallet.apple import Signer
 from libcard.wallet.rules import PassIssuer
 
+# The settings Apple Wallet needs (the key's password is optional, so not here).
+APPLE_SETTINGS = (
+    "apple_pass_type_identifier",
+    "apple_team_identifier",
+    "apple_pass_certificate_path",
+    "apple_pass_key_path",
+    "apple_wwdr_certificate_path",
+)
+
 
 def apple_wallet_configured(settings: Settings) -> bool:
     """Whether passes can be issued: identifiers, certificate, key and WWDR all set."""
-    return all(
-        (
-            settings.apple_pass_type_identifier,
-            settings.apple_team_identifier,
-            settings.apple_pass_certificate_path,
-            settings.apple_pass_key_path,
-            settings.apple_wwdr_certificate_path,
-        )
-    )
+    return all(getattr(settings, name) for name in APPLE_SETTINGS)
 
 
 def apple_issuer(settings: Settings) -> PassIssuer:

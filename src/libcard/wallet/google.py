@@ -380,9 +380,13 @@ class GoogleWalletApi:
 # -- from the settings --------------------------------------------------------------------
 
 
+# The settings Google Wallet needs.
+GOOGLE_SETTINGS = ("google_wallet_issuer_id", "google_wallet_key_path")
+
+
 def google_wallet_configured(settings: Settings) -> bool:
     """Whether Google Wallet passes can be issued: an issuer id and a key file are set."""
-    return bool(settings.google_wallet_issuer_id and settings.google_wallet_key_path)
+    return all(getattr(settings, name) for name in GOOGLE_SETTINGS)
 
 
 def _unavailable() -> InvalidInput:

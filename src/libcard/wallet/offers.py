@@ -20,8 +20,14 @@ from libcard.errors import InvalidInput, NotFound
 from libcard.kit.i18n import N_
 from libcard.kit.secrets import Keyring
 from libcard.wallet.apple_service import AppleWallet, SignedPass, apple_wallet, signed_pass
-from libcard.wallet.configured import apple_issuer, apple_signer, apple_wallet_configured
+from libcard.wallet.configured import (
+    APPLE_SETTINGS,
+    apple_issuer,
+    apple_signer,
+    apple_wallet_configured,
+)
 from libcard.wallet.google import (
+    GOOGLE_SETTINGS,
     ServiceAccount,
     google_account,
     google_issuer,
@@ -34,15 +40,6 @@ from libcard.wallet.service import card_pass_view, note_pass
 log = logging.getLogger("libcard.wallet")
 
 ENV_PREFIX = "LIBCARD_"
-# The settings each wallet needs (the Apple key's password is optional, so not here).
-APPLE_SETTINGS = (
-    "apple_pass_type_identifier",
-    "apple_team_identifier",
-    "apple_pass_certificate_path",
-    "apple_pass_key_path",
-    "apple_wwdr_certificate_path",
-)
-GOOGLE_SETTINGS = ("google_wallet_issuer_id", "google_wallet_key_path")
 
 NOTHING_OFFERED = N_("This library does not offer saving the card to a wallet.")
 CARD_NOT_IN_USE = N_("Only an e-card in use can be saved to a wallet.")

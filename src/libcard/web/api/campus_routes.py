@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field, StringConstraints
 
 from libcard.access.scopes import Scope
-from libcard.cards import badges
+from libcard.accounts import badges
 from libcard.web.api import schemas as s
 from libcard.web.api.deps import ApiDep
 from libcard.web.api.views import card_out

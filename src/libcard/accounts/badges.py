@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from libcard.accounts.service import replace_card
 from libcard.audit.service import record_on
 from libcard.cards.models import Card
 from libcard.cards.rules import (
@@ -23,7 +24,7 @@ from libcard.cards.rules import (
     check_transition,
     normalise_number,
 )
-from libcard.cards.service import issue_card, mark_replaced, report_lost, state_now
+from libcard.cards.service import issue_card, report_lost, state_now
 from libcard.context import ActorKind, Ctx
 from libcard.errors import Conflict, Forbidden, NotFound, RuleViolation
 from libcard.patrons.models import Patron
@@ -159,18 +160,12 @@ async def replace_badge(ctx: Ctx, old_number: str, new_number: str) -> BadgeRepl
     try:
         # The savepoint turns a number taken at this very moment into a 409, not a 500.
         async with ctx.session.begin_nested():
-            new = await issue_card(
-                ctx, old.card.patron_id, CardKind.EMPLOYEE_BADGE, number=number, replaces=old.card
-            )
+            # A badge costs no fee; an expired one is renewed and stays expired.
+            new = (await replace_card(ctx, old.card.id, number=number)).new
     except IntegrityError:
         raise Conflict(
             "card_number_in_use", "This badge number belongs to another card already."
         ) from None
-    # As accounts.replace_card does, minus the fee a library card costs: an expired badge is
-    # renewed and stays expired; any other is replaced.
-    if old.state is not CardState.EXPIRED:
-        await mark_replaced(ctx, old.card)
-    await record_on(ctx, "card:replace", old.card, new_card_id=new.id, fee_id=None)
     return BadgeReplacement(
         Badge(old.card, state_now(ctx, old.card), old.employee),
         Badge(new, state_now(ctx, new), old.employee),

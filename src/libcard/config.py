@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     # The ID token claim that names the person at the broker; "sub" unless the broker's
     # subject changes between its clients and another claim stays the same.
     broker_subject_claim: str = "sub"
+    # Activation by single sign-on (R2): the ID token claim that carries the student's id in
+    # the student registry (the `registry_id` of the registry feed), and the code of the
+    # institution whose registry that is. Both unset: single sign-on opens only accounts whose
+    # identity is linked already, and new students activate with the mailed code.
+    broker_registry_claim: str | None = None
+    broker_registry_institution: str | None = None
     broker_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     # -- identity broker settings end --
     # Apple Wallet passes (docs/wallet.md): the pass type identifier and team identifier of
@@ -164,6 +170,16 @@ class Settings(BaseSettings):
                         "http://127.0.0.1 or a private scheme like dk.example.library:/oauth"
                     )
         return value
+
+    @model_validator(mode="after")
+    def _registry_claim_has_institution(self) -> Settings:
+        # The claim alone could match a student of any institution of this installation.
+        if bool(self.broker_registry_claim) != bool(self.broker_registry_institution):
+            raise ValueError(
+                "set LIBCARD_BROKER_REGISTRY_CLAIM and LIBCARD_BROKER_REGISTRY_INSTITUTION "
+                "together, or neither"
+            )
+        return self
 
     @field_validator("database_url")
     @classmethod

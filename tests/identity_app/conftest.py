@@ -85,7 +85,9 @@ async def runtime(
 class Person(Browser):
     """One person's browser at the portal and the broker, coming back by single sign-on."""
 
-    async def sso_login(self, person: str, *, acr: str = "", start: str = "") -> httpx.Response:
+    async def sso_login(
+        self, person: str, *, acr: str = "", student_id: str = "", start: str = ""
+    ) -> httpx.Response:
         """From the login page's link (or `start`) to the broker and back; the portal's answer."""
         if not start:
             page = await self.portal.get("/login")
@@ -95,7 +97,11 @@ class Person(Browser):
         to_broker = await self.portal.get(start)
         assert to_broker.status_code == 303, to_broker.text
         callback = await self.at_broker(
-            to_broker.headers["location"], person, acr=acr, callback=SSO_CALLBACK
+            to_broker.headers["location"],
+            person,
+            acr=acr,
+            student_id=student_id,
+            callback=SSO_CALLBACK,
         )
         return await self.portal.get(callback)
 

@@ -155,10 +155,12 @@ class Browser:
         person: str,
         *,
         acr: str = "",
+        student_id: str = "",
         cancel: bool = False,
         callback: str = CALLBACK,
     ) -> str:
-        """Log in at the broker as `person` (or cancel); the path of `callback` it sends back."""
+        """Log in at the broker as `person` (or cancel), vouched for as the student
+        `student_id` when one is given; the path of `callback` it sends back."""
         response = await self.broker.get(authorization_url)
         for _ in range(10):
             if response.status_code in (302, 303):
@@ -173,7 +175,8 @@ class Browser:
                 response = await self.broker.post(f"{interaction}/abort")
             else:
                 response = await self.broker.post(
-                    f"{interaction}/login", data={"login": person, "acr": acr}
+                    f"{interaction}/login",
+                    data={"login": person, "acr": acr, "student_id": student_id},
                 )
         raise AssertionError("the broker never sent the browser back")
 

@@ -7,7 +7,9 @@
 // It listens on a free port of 127.0.0.1 and prints one JSON line {"issuer": ...} when ready.
 // The login page is a plain form a test can post without a browser: any login name is an
 // account (the name is its subject), and the `acr` field, when given, replaces the assurance
-// level of --acr for that one login. Consent is given at once for the one client. "Cancel"
+// level of --acr for that one login. The `student_id` field, when given, is the account's
+// student id from then on (the claim `student_id` of the scope `person`), as a university's
+// login vouches for a student number. Consent is given at once for the one client. "Cancel"
 // answers the client with access_denied, as a broker does when the person gives up.
 
 import crypto from 'node:crypto';
@@ -39,6 +41,8 @@ await new Promise((resolve) => { server.listen(0, '127.0.0.1', resolve); });
 const served = `http://127.0.0.1:${server.address().port}`;
 const issuer = args['advertise-issuer'] || served;
 
+const studentIds = new Map();
+
 const provider = new Provider(issuer, {
   clients: [{
     client_id: args['client-id'],
@@ -51,7 +55,7 @@ const provider = new Provider(issuer, {
   jwks: { keys: [signingKey] },
   cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
   acrValues: [args.acr, 'weak'],
-  claims: { openid: ['sub'], person: ['person_uuid'] },
+  claims: { openid: ['sub'], person: ['person_uuid', 'student_id'] },
   // The claims of a scope go into the ID token too, as identity brokers commonly do.
   conformIdTokenClaims: false,
   pkce: { required: () => true },
@@ -61,7 +65,8 @@ const provider = new Provider(issuer, {
     return {
       accountId: id,
       async claims() {
-        return { sub: id, person_uuid: `person-${id}` };
+        const studentId = studentIds.get(id);
+        return { sub: id, person_uuid: `person-${id}`, ...(studentId ? { student_id: studentId } : {}) };
       },
     };
   },
@@ -119,6 +124,7 @@ async function interaction(req, res, uid, action) {
       res.writeHead(400).end('login required');
       return;
     }
+    if (form.get('student_id')) studentIds.set(login, form.get('student_id'));
     await provider.interactionFinished(req, res, {
       login: { accountId: login, acr: form.get('acr') || args.acr },
     }, { mergeWithLastSubmission: false });

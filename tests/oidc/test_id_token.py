@@ -13,7 +13,13 @@ from joserfc.jwk import OctKey, RSAKey
 from libcard.errors import InvalidInput
 from libcard.identity.broker import StrongLoginRefused, StrongLoginUnavailable, parse_metadata
 from libcard.identity.broker import verify_id_token as verify
-from libcard.identity.rules import is_local_path, is_strong, next_path, subject_of
+from libcard.identity.rules import (
+    is_local_path,
+    is_strong,
+    next_path,
+    registry_id_in,
+    subject_of,
+)
 
 ISSUER = "https://broker.example.org"
 CLIENT = "libcard"
@@ -157,3 +163,12 @@ def test_the_subject_comes_from_the_configured_claim() -> None:
     for claims in ({"sub": "x"}, {"person_uuid": ""}, {"person_uuid": True}):
         with pytest.raises(InvalidInput):
             subject_of(claims, "person_uuid")
+
+
+def test_the_registry_id_is_read_as_the_registry_feed_reads_it() -> None:
+    assert registry_id_in({"student_id": " S1001 "}, "student_id") == "S1001"
+    assert registry_id_in({"student_id": 20241234}, "student_id") == "20241234"
+    assert registry_id_in({"student_id": "S1001"}, None) is None  # no claim configured
+    unusable = ({}, {"student_id": ""}, {"student_id": "S 1001"}, {"student_id": "x" * 65})
+    for claims in (*unusable, {"student_id": True}, {"student_id": ["S1001"]}):
+        assert registry_id_in(claims, "student_id") is None

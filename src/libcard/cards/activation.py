@@ -1,21 +1,33 @@
-"""Activation (R1, R2): card number + one-time code → password and PIN chosen in one step."""
+"""Activation (R1, R2): card number + one-time code, or the institution's single sign-on →
+password and PIN chosen in one step."""
 
 from __future__ import annotations
 
 from libcard.audit.service import record_on
+from libcard.cards.models import Card
 from libcard.cards.pin import PinCheck, check_account_pin, set_pin
 from libcard.cards.rules import CardState, check_photo_id
-from libcard.cards.service import activate_cards_of, find_card, note_refused_use, state_now
+from libcard.cards.service import (
+    activate_cards_of,
+    cards_of,
+    find_card,
+    note_refused_use,
+    state_now,
+)
 from libcard.context import ActorKind, Ctx
 from libcard.errors import Conflict, Forbidden, InvalidInput, RuleViolation
 from libcard.patrons.credentials import (
+    ACTIVATION,
     consume_activation_code,
     match_activation_code,
+    revoke_open_secrets,
     set_password,
 )
 from libcard.patrons.models import Patron
 from libcard.patrons.rules import check_password, check_pin
 from libcard.patrons.service import get_patron
+
+SSO_CHANNEL = "sso"  # in the audit event: how the patron proved who they are
 
 
 async def activate(ctx: Ctx, card_number: str, code: str, password: str, pin: str) -> Patron:
@@ -37,11 +49,45 @@ async def activate(ctx: Ctx, card_number: str, code: str, password: str, pin: st
     if patron.closed_at is not None:
         raise RuleViolation("account_closed", "This account is closed.")
     # Check what the patron chose before using up the code, so a weak password costs no code.
-    check_pin(pin)
-    words = (patron.first_name, patron.last_name, card.number or "")
-    check_password(password, words)
+    words = (card.number or "",)
+    _check_choices(patron, password, pin, words)
     consume_activation_code(ctx, token)
-    await set_password(ctx, patron, password, extra_words=(card.number or "",))
+    return await _activate(ctx, patron, password, pin, words, channel=token.channel, card=card)
+
+
+async def activate_signed_on(ctx: Ctx, patron: Patron, password: str, pin: str) -> Patron:
+    """R2 by the institution's single sign-on: the broker's login has proved who the patron
+    is (identity/sso.py), so no code is asked for; the patron chooses password and PIN, and
+    any activation code sent earlier stops working."""
+    if patron.activated_at is not None:
+        raise Conflict(
+            "already_activated", "This account is activated already; log in with your password."
+        )
+    if patron.closed_at is not None:
+        raise RuleViolation("account_closed", "This account is closed.")
+    words = tuple(card.number for card in await cards_of(ctx, patron.id) if card.number)
+    _check_choices(patron, password, pin, words)
+    await revoke_open_secrets(ctx, patron.id, ACTIVATION)
+    return await _activate(ctx, patron, password, pin, words, channel=SSO_CHANNEL, card=None)
+
+
+def _check_choices(patron: Patron, password: str, pin: str, card_numbers: tuple[str, ...]) -> None:
+    check_pin(pin)
+    check_password(password, (patron.first_name, patron.last_name, *card_numbers))
+
+
+async def _activate(
+    ctx: Ctx,
+    patron: Patron,
+    password: str,
+    pin: str,
+    card_numbers: tuple[str, ...],
+    *,
+    channel: str,
+    card: Card | None,
+) -> Patron:
+    """Password and PIN set, the account and its new cards active (R1), in one step (R2)."""
+    await set_password(ctx, patron, password, extra_words=card_numbers)
     await set_pin(ctx, patron, pin)
     patron.activated_at = ctx.clock.now()
     activated = await activate_cards_of(ctx, patron)
@@ -49,8 +95,8 @@ async def activate(ctx: Ctx, card_number: str, code: str, password: str, pin: st
         ctx,
         "patron:activate",
         patron,
-        card_id=card.id,
-        channel=token.channel,
+        card_id=card.id if card is not None else None,
+        channel=channel,
         cards=[c.id for c in activated],
     )
     return patron

@@ -27,7 +27,7 @@ from joserfc.jws import JWSRegistry
 
 from libcard.config import Settings
 from libcard.errors import LibcardError
-from libcard.identity.rules import subject_of
+from libcard.identity.rules import registry_id_in, subject_of
 
 CALLBACK_PATH = "/login/strong/callback"
 # How long discovery and keys are reused before they are read again; a key the broker has
@@ -63,6 +63,8 @@ class BrokerConfig:
     strong_acr: tuple[str, ...]
     subject_claim: str
     timeout: float
+    registry_claim: str | None = None
+    registry_institution: str | None = None  # the institution code of that registry
 
     @classmethod
     def of(cls, settings: Settings) -> BrokerConfig | None:
@@ -78,6 +80,8 @@ class BrokerConfig:
             strong_acr=tuple(settings.broker_strong_acr),
             subject_claim=settings.broker_subject_claim,
             timeout=settings.broker_timeout_seconds,
+            registry_claim=settings.broker_registry_claim or None,
+            registry_institution=settings.broker_registry_institution or None,
         )
 
 
@@ -111,6 +115,9 @@ class BrokerLogin:
     issuer: str
     subject: str
     acr: str | None
+    # The student's id in the student registry, when the broker vouches for one (the
+    # configured registry claim); None otherwise.
+    registry_id: str | None = None
 
 
 @dataclass
@@ -332,6 +339,7 @@ class Broker:
             issuer=metadata.issuer,
             subject=subject_of(claims, self.config.subject_claim),
             acr=acr if isinstance(acr, str) else None,
+            registry_id=registry_id_in(claims, self.config.registry_claim),
         )
 
     async def _verified(

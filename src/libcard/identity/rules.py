@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from libcard.errors import InvalidInput
+from libcard.sync.rules import registry_id_of
 
 MAX_NEXT = 500  # a path of the portal; longer is not one of ours
 MAX_SUBJECT = 255
@@ -49,3 +50,15 @@ def subject_of(claims: Mapping[str, Any], claim: str) -> str:
             f"The identity broker's ID token has no usable {claim!r} claim.",
         )
     return value
+
+
+def registry_id_in(claims: Mapping[str, Any], claim: str | None) -> str | None:
+    """The student's registry id from the configured claim, or None: no claim configured, or
+    none usable in this token (a person who is not a student has none). Read as the registry
+    feed reads its column, so that the two meet."""
+    if claim is None:
+        return None
+    value = claims.get(claim)
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        return None
+    return registry_id_of({"registry_id": value})

@@ -1,6 +1,7 @@
 """Linking the person at the identity broker to a patron, and the assurance of a portal session.
 
-The first strong login of a logged-in patron links the broker's identity to that patron; later
+The first strong login of a logged-in patron links the broker's identity to that patron (as
+does a single sign-on naming the patron's registry id, identity/sso.py); later
 logins with it must be that patron's. An identity linked to someone else, or a second identity
 of the same broker for one patron, is refused and the attempt stays in the audit log: either is
 a person trying to pay in another's name, or a mix-up that staff must look at.
@@ -99,7 +100,7 @@ async def strong_login(
             "This identity is linked to another library account.",
         )
     if identity is None:
-        identity = await _link(ctx, patron, login)
+        identity = await link_identity(ctx, patron, login)
     assured = await ctx.session.execute(
         update(PortalSession)
         .where(
@@ -124,7 +125,8 @@ async def strong_login(
     return identity
 
 
-async def _link(ctx: Ctx, patron: Patron, login: BrokerLogin) -> LinkedIdentity:
+async def check_linkable(ctx: Ctx, patron: Patron, login: BrokerLogin) -> None:
+    """Refuse (and record) a second identity of the same broker for one patron."""
     own = await ctx.session.scalar(
         select(LinkedIdentity).where(
             LinkedIdentity.patron_id == patron.id, LinkedIdentity.issuer == login.issuer
@@ -138,6 +140,14 @@ async def _link(ctx: Ctx, patron: Patron, login: BrokerLogin) -> LinkedIdentity:
             "identity_other_person",
             "This library account is linked to another identity at this identity broker.",
         )
+
+
+async def link_identity(
+    ctx: Ctx, patron: Patron, login: BrokerLogin, *, via: str = "strong_login"
+) -> LinkedIdentity:
+    """Link the broker's identity to the patron: after a strong login of the logged-in
+    patron, or (`via="registry"`) a single sign-on that names the patron's registry id."""
+    await check_linkable(ctx, patron, login)
     now = ctx.clock.now()
     identity = LinkedIdentity(
         patron_id=patron.id,
@@ -168,6 +178,7 @@ async def _link(ctx: Ctx, patron: Patron, login: BrokerLogin) -> LinkedIdentity:
         patron_id=patron.id,
         issuer=login.issuer,
         acr=login.acr,
+        via=via,
     )
     return identity
 

@@ -58,20 +58,26 @@ async def issue_activation_code(ctx: Ctx, patron_id: int, channel: str) -> tuple
     return token, code
 
 
-async def _issue(
-    ctx: Ctx, patron: Patron, purpose: str, secret: str, channel: str, ttl: timedelta
-) -> SecretToken:
-    now = ctx.clock.now()
+async def revoke_open_secrets(ctx: Ctx, patron_id: int, purpose: str) -> None:
+    """Every unused secret of this purpose stops working: a new one replaces them, or the
+    account was activated another way."""
     await ctx.session.execute(
         update(SecretToken)
         .where(
-            SecretToken.patron_id == patron.id,
+            SecretToken.patron_id == patron_id,
             SecretToken.purpose == purpose,
             SecretToken.used_at.is_(None),
             SecretToken.revoked_at.is_(None),
         )
-        .values(revoked_at=now)
+        .values(revoked_at=ctx.clock.now())
     )
+
+
+async def _issue(
+    ctx: Ctx, patron: Patron, purpose: str, secret: str, channel: str, ttl: timedelta
+) -> SecretToken:
+    now = ctx.clock.now()
+    await revoke_open_secrets(ctx, patron.id, purpose)
     token = SecretToken(
         patron_id=patron.id,
         purpose=purpose,

@@ -19,7 +19,7 @@ from libcard.notify.sender import wake_mail
 from libcard.patrons.service import update_patron
 from libcard.web.portal.forms import local_path, read_form, same
 from libcard.web.portal.render import form_error, redirect, render
-from libcard.web.portal.sso_routes import sso_login_url
+from libcard.web.portal.sso_routes import sso_activation_url, sso_login_url
 from libcard.web.portal.visit import Visit, open_visit
 
 router = APIRouter(include_in_schema=False)
@@ -89,7 +89,12 @@ async def logout(request: Request) -> Response:
 @router.get("/activate")
 async def activate_page(request: Request) -> Response:
     visit = await open_visit(request)
-    return render(visit, "portal/activate.html", card_number=request.query_params.get("card", ""))
+    return render(
+        visit,
+        "portal/activate.html",
+        card_number=request.query_params.get("card", ""),
+        sso=sso_activation_url(visit.runtime.settings),
+    )
 
 
 @router.post("/activate")
@@ -116,6 +121,7 @@ async def activate(request: Request) -> Response:
             "portal/activate.html",
             error,
             card_number=form.get("card_number"),
+            sso=sso_activation_url(visit.runtime.settings),
         )
     visit.log_in(session, secret)
     return redirect(visit, "/card?welcome=1")

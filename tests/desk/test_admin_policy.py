@@ -172,6 +172,22 @@ async def test_a_lower_fee_threshold_blocks_a_patron_who_owes_that_much(desk: De
     assert 'value="100.00"' in shown.text
 
 
+async def test_the_registry_grace_period_is_set_on_the_institution_page(
+    desk: DeskHarness,
+) -> None:
+    client = await _admin(desk)
+    page = await client.get("/desk/admin/institution")
+    assert 'name="registry_grace_days"' in page.text
+    saved = await submit(
+        client, "/desk/admin/institution", "/desk/admin/institution", {"registry_grace_days": "0"}
+    )
+    assert saved.headers["location"] == "/desk/admin/institution?done=saved"
+    institution = await _institution(desk.runtime, desk.world.institution_id)
+    assert institution.registry_grace_days == 0
+    [event] = await audit_events(desk.runtime, "policy:update")
+    assert event.details["changes"] == {"registry_grace_days": 0}
+
+
 async def test_an_unchanged_form_changes_and_records_nothing(desk: DeskHarness) -> None:
     client = await _admin(desk)
     same = await submit(client, "/desk/admin/institution", "/desk/admin/institution", {})
@@ -188,6 +204,10 @@ async def test_an_invalid_value_is_refused_with_the_values_kept_and_nothing_save
         "threshold": ("lots", "Fee block threshold: write an amount like 225.00."),
         "timezone": ("Mars/Olympus", "Time zone: write a time zone like Europe/Copenhagen."),
         "card_valid_years": ("0", "Cards are valid for: write a whole number from 1 to 50."),
+        "registry_grace_days": (
+            "400",
+            "Days a student may be missing from the registry: write a whole number from 0 to 365.",
+        ),
     }
     for field, (wrong, message) in cases.items():
         refused = await submit(

@@ -103,6 +103,7 @@ def _institution_values(current: Institution) -> dict[str, Any]:
         "activation_code_days": str(current.activation_code_days),
         "password_reset_minutes": str(current.password_reset_minutes),
         "card_valid_years": str(current.card_valid_years),
+        "registry_grace_days": str(current.registry_grace_days),
         **_collection_values(current),
         "reason": "",
     }
@@ -131,6 +132,7 @@ def _institution_submitted(form: Form) -> dict[str, Any]:
         "activation_code_days",
         "password_reset_minutes",
         "card_valid_years",
+        "registry_grace_days",
         *COLLECTION_KEYS,
         "reason",
     )
@@ -218,6 +220,13 @@ def _institution_changes(form: Form, current: Institution) -> dict[str, Any]:
         "card_valid_years": whole_number(
             form, "card_valid_years", N_("Cards are valid for"), low=1, high=50
         ),
+        "registry_grace_days": whole_number(
+            form,
+            "registry_grace_days",
+            N_("Days a student may be missing from the registry"),
+            low=0,
+            high=365,
+        ),
         **_collection_changes(form, current),
     }
     stored = {
@@ -232,6 +241,7 @@ def _institution_changes(form: Form, current: Institution) -> dict[str, Any]:
         "activation_code_days": current.activation_code_days,
         "password_reset_minutes": current.password_reset_minutes,
         "card_valid_years": current.card_valid_years,
+        "registry_grace_days": current.registry_grace_days,
         "collection_agency": current.collection_agency,
         "collection_min_debt_minor": current.collection_min_debt_minor,
         "collection_min_age_days": current.collection_min_age_days,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from libcard.loans.rules import (
@@ -71,13 +71,16 @@ def test_due_at_refuses_naive_times_and_negative_periods() -> None:
     start=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2090, 1, 1)),
     days=st.integers(min_value=0, max_value=400),
 )
+@example(start=datetime(2000, 1, 1, 22, 59, 59, 500000), days=0)  # the day's last second
 def test_due_is_always_23_59_59_local_and_days_calendar_days_on(start: datetime, days: int) -> None:
     start_utc = start.replace(tzinfo=UTC)
     due = due_at(start_utc, days, CPH)
     local = due.astimezone(ZoneInfo(CPH))
     assert (local.hour, local.minute, local.second) == (23, 59, 59)
     assert local.date() == start_utc.astimezone(ZoneInfo(CPH)).date() + timedelta(days=days)
-    assert due > start_utc
+    # Never due before the start: a 0-day period started in the day's last second ends in it.
+    assert due >= start_utc.replace(microsecond=0)
+    assert days == 0 or due > start_utc
 
 
 def test_renewal_counts_from_now_or_the_old_due_date_whichever_is_later() -> None:

@@ -35,10 +35,13 @@ TEST_KEYS = {1: "11" * 32}
 configure_password_hashing(time_cost=1, memory_kib=1024)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`--dist loadgroup`, as scripts/test runs it), the tests that share
     one expensive server stay on one worker: the browser tests share a `libcard serve`, an
-    identity broker and Chromium for their package, tests/test_cli.py a served demo."""
+    identity broker and Chromium for their package, tests/test_cli.py a served demo. First,
+    because xdist reads the groups in its own hook: marked after it, they would be ignored and
+    each worker would start every server again."""
     for item in items:
         parts = item.path.parts
         if "e2e" in parts:

@@ -9,6 +9,7 @@ point is the web layer's handling of input, and one backend keeps the run short.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -37,7 +38,8 @@ from libcard.runtime import Runtime
 from libcard.web.app import create_app
 from tests.conftest import TEST_KEYS, World
 
-MAX_EXAMPLES = 30
+# Examples per operation and mode; a deeper run sets LIBCARD_TEST_FUZZ_EXAMPLES (e.g. 200).
+MAX_EXAMPLES = int(os.environ.get("LIBCARD_TEST_FUZZ_EXAMPLES", "15"))
 # The admin token's id is moved far from the small ids the fuzzer likes, so that fuzzing
 # DELETE /tokens/{token_id} does not revoke the token the other operations run with.
 ADMIN_TOKEN_ID = 770_001_234

@@ -126,7 +126,10 @@ async def test_a_new_student_activates_with_the_institutions_login(
     )
     assert 'name="password"' in page
     assert 'name="pin"' in page
+    # Greeted by the registry's name (in Danish, the institution's language): their account.
+    assert '<p id="activation-greeting">Hej Anna,</p>' in page
     assert weak.status_code == 422, weak.text
+    assert '<p id="activation-greeting">Hej Anna,</p>' in weak.text
     assert alert(weak.text) == str(escape(translate("da", MESSAGES["password_personal"])))
     assert await identities_of(apps.runtime, patron_id) == []
     assert (await card_state(apps.runtime, apps.world, number)).state.value == "not_activated"

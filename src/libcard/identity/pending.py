@@ -46,6 +46,9 @@ class PendingActivation:
     registry_id: str
     next: str
     binding: str
+    # The registry's first name of the account found, greeting the student on the form so
+    # they see it is theirs (encrypted, like the rest: it is personal data).
+    first_name: str
 
 
 Pending = TypeVar("Pending", PendingLogin, PendingActivation)

@@ -53,9 +53,10 @@ async def activation_page(request: Request) -> Response:
     visit = await open_visit(request)
     if visit.session is not None:
         return redirect(visit, DEFAULT_NEXT)
-    if _waiting(visit) is None:
+    waiting = _waiting(visit)
+    if waiting is None:
         return refusal_page(visit, _expired(), None)
-    return render(visit, TEMPLATE)
+    return render(visit, TEMPLATE, first_name=waiting.first_name)
 
 
 @router.post(ACTIVATION_PATH)
@@ -95,7 +96,7 @@ async def activate(request: Request) -> Response:
     except LibcardError as error:
         if error.code in SSO_MESSAGES or error.code in STRONG_MESSAGES:
             return refusal_page(visit, error, waiting.next if waiting else None)
-        return form_error(visit, TEMPLATE, error)
+        return form_error(visit, TEMPLATE, error, first_name=waiting.first_name if waiting else "")
     visit.log_in(session, secret)
     response = redirect(visit, WELCOME if target == DEFAULT_NEXT else target)
     response.delete_cookie(activation_cookie(visit), path="/", secure=visit.secure, httponly=True)

@@ -216,7 +216,7 @@ async def callback(request: Request) -> Response:
         response = refusal_page(visit, error, pending.next if pending else None)
     else:
         if opened is None:
-            response = _to_activation(visit, login, pending.next)
+            response = _to_activation(visit, login, pending.next, found.patron.first_name)
         else:
             visit.log_in(*opened)
             response = redirect(visit, pending.next)
@@ -225,7 +225,7 @@ async def callback(request: Request) -> Response:
     return response
 
 
-def _to_activation(visit: Visit, login: BrokerLogin, next_target: str) -> Response:
+def _to_activation(visit: Visit, login: BrokerLogin, next_target: str, first_name: str) -> Response:
     """A new account: on to choosing password and PIN, with who the broker vouched for kept
     sealed in a cookie of this visitor (nothing is linked or activated yet)."""
     waiting = PendingActivation(
@@ -235,6 +235,7 @@ def _to_activation(visit: Visit, login: BrokerLogin, next_target: str) -> Respon
         registry_id=login.registry_id or "",
         next=next_target,
         binding=binding(visit),
+        first_name=first_name,
     )
     response = redirect(visit, ACTIVATION_PATH)
     sealed = seal(visit.runtime.keyring, waiting, visit.runtime.clock.now())

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+INSTITUTION = "nordby"  # the code of the one institution set_up_library makes
 PASSWORD = "Quiet-Harbour-Lantern-58"
 PIN = "4826"
 
@@ -61,7 +62,7 @@ class Admin:
             "/institutions",
             expect=201,
             json={
-                "code": "nordby",
+                "code": INSTITUTION,
                 "name": "Nordby Library",
                 "card_prefix": "2770",
                 "currency": "DKK",

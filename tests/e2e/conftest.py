@@ -9,8 +9,9 @@ The server sends mail over SMTP to an aiosmtpd server on loopback that keeps eve
 the JSON API with an admin token, so tests do not depend on each other's order.
 
 The server also runs SIP2 on a free port, the payment simulator on another, and uses a real
-OpenID provider on loopback (tests/oidc/provider.mjs) as its identity broker for the strong
-login before paying. The provider is started first: it must know the server's callback
+OpenID provider on loopback (tests/oidc/provider.mjs) as its identity broker, for the strong
+login before paying and for a new student's activation by single sign-on (its login names a
+student id of Nordby's registry). The provider is started first: it must know the server's callback
 address, and the server its issuer. Apple Wallet passes are configured with a test
 certificate hierarchy, and their pushes go to a stand-in for Apple's push service
 (tests/wallet/apns_server.py).

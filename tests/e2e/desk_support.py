@@ -32,6 +32,7 @@ from playwright.sync_api import (
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.support import (
+    INSTITUTION,
     LIBCARD,
     PHONE,
     Admin,
@@ -47,7 +48,6 @@ from tests.e2e.support import (
 )
 
 STAFF_PASSWORD = "Lending-Tuesday-Quiet-7"
-INSTITUTION = "nordby"  # Admin.set_up_library's institution
 BRANCH_CODE = "main"
 BRANCH_NAME = "Nordby Main Library"
 DESK_SIZE: ViewportSize = {"width": 1280, "height": 900}

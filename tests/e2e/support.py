@@ -34,6 +34,7 @@ from babel.messages.pofile import read_po
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, Response
 
 # Re-exported: the tests take everything they are built of from this module.
+from tests.e2e.admin import INSTITUTION as INSTITUTION
 from tests.e2e.admin import PASSWORD as PASSWORD
 from tests.e2e.admin import PIN as PIN
 from tests.e2e.admin import Admin as Admin
@@ -205,7 +206,9 @@ class Broker:
     """A running OpenID provider (tests/oidc/provider.mjs) with libcard as its one client.
 
     Its login form takes any name as a person (the name is the subject), so each test logs in
-    as a person of its own: an identity links to the first patron who uses it."""
+    as a person of its own: an identity links to the first patron who uses it. A student id
+    typed with the name is the claim `student_id`, which names a student in Nordby's
+    registry (activation by single sign-on)."""
 
     issuer: str
     process: subprocess.Popen[str]
@@ -217,6 +220,9 @@ class Broker:
             "LIBCARD_BROKER_ISSUER": self.issuer,
             "LIBCARD_BROKER_CLIENT_ID": BROKER_CLIENT_ID,
             "LIBCARD_BROKER_CLIENT_SECRET": BROKER_CLIENT_SECRET,
+            "LIBCARD_BROKER_SCOPES": "openid person",  # person: the claim student_id
+            "LIBCARD_BROKER_REGISTRY_CLAIM": "student_id",
+            "LIBCARD_BROKER_REGISTRY_INSTITUTION": INSTITUTION,
         }
 
     def log_tail(self, lines: int = 30) -> str:
@@ -233,8 +239,9 @@ class Broker:
 
 
 def start_broker(workdir: Path, base_url: str) -> Broker:
-    """Start the provider for the libcard at `base_url` (its callback is the one redirect URI
-    the provider allows); wait until its discovery document answers."""
+    """Start the provider for the libcard at `base_url` (the strong login's and the single
+    sign-on's callbacks are the redirect URIs it allows); wait until its discovery document
+    answers."""
     node = shutil.which("node")
     if node is None or not (BROKER_DIR / "node_modules" / "oidc-provider").is_dir():
         raise AssertionError(f"node and tests/oidc/node_modules are needed: {INSTALL_HINT}")
@@ -244,6 +251,8 @@ def start_broker(workdir: Path, base_url: str) -> Broker:
         str(BROKER_DIR / "provider.mjs"),
         "--redirect-uri",
         f"{base_url}/login/strong/callback",
+        "--redirect-uri",
+        f"{base_url}/login/sso/callback",
         "--client-id",
         BROKER_CLIENT_ID,
         "--client-secret",

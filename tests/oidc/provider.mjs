@@ -1,7 +1,8 @@
 // A real OpenID provider (the npm package oidc-provider) on loopback, standing in for the
 // institution's identity broker in libcard's strong-login tests.
 //
-//   node provider.mjs --redirect-uri URI [--client-id ID] [--client-secret SECRET]
+//   node provider.mjs --redirect-uri URI [--redirect-uri URI …] [--client-id ID]
+//                     [--client-secret SECRET]
 //                     [--acr VALUE] [--advertise-issuer URL]
 //
 // It listens on a free port of 127.0.0.1 and prints one JSON line {"issuer": ...} when ready.
@@ -20,7 +21,8 @@ import Provider from 'oidc-provider';
 
 const { values: args } = parseArgs({
   options: {
-    'redirect-uri': { type: 'string' },
+    // Each callback of the client, e.g. the strong login's and the single sign-on's.
+    'redirect-uri': { type: 'string', multiple: true },
     'client-id': { type: 'string', default: 'libcard' },
     'client-secret': { type: 'string', default: 'libcard-test-secret' },
     acr: { type: 'string', default: 'https://data.gov.dk/concept/core/nsis/loa/Substantial' },
@@ -47,7 +49,7 @@ const provider = new Provider(issuer, {
   clients: [{
     client_id: args['client-id'],
     client_secret: args['client-secret'],
-    redirect_uris: [args['redirect-uri']],
+    redirect_uris: args['redirect-uri'],
     grant_types: ['authorization_code'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
@@ -112,6 +114,7 @@ async function interaction(req, res, uid, action) {
       `<!doctype html><title>Log in</title><h1>Test broker: ${escape(details.prompt.name)}</h1>`
       + `<form method="post" action="/interaction/${escape(uid)}/login">`
       + '<label>Login <input name="login"></label> <label>acr <input name="acr"></label>'
+      + ' <label>Student id <input name="student_id"></label>'
       + '<button>Log in</button></form>'
       + `<form method="post" action="/interaction/${escape(uid)}/abort"><button>Cancel</button></form>`,
     );

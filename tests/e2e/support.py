@@ -396,11 +396,8 @@ def slug(text: str) -> str:
 
 
 class Portal:
-    """Browser contexts for one test, with screenshots and the axe check.
-
-    Contexts keep the pages' Content-Security-Policy; only the axe check runs in a twin
-    context that bypasses it, because axe is injected as a script the policy (rightly) refuses.
-    """
+    """Browser contexts for one test, with screenshots and the axe check. Every context keeps
+    the pages' Content-Security-Policy, the axe check's included (run_axe)."""
 
     def __init__(self, browser: Browser, base_url: str, test_name: str) -> None:
         self.browser = browser
@@ -408,7 +405,6 @@ class Portal:
         self.test_name = slug(test_name)
         for old in SCREENSHOTS.glob(f"{self.test_name}-*.png"):  # from an earlier run
             old.unlink()
-        self._options: dict[int, dict[str, Any]] = {}
         self._contexts: list[BrowserContext] = []
 
     def context(
@@ -416,23 +412,19 @@ class Portal:
         *,
         locale: str = "en-GB",
         viewport: dict[str, int] | None = None,
-        bypass_csp: bool = False,
         storage_state: Any = None,
     ) -> BrowserContext:
-        options: dict[str, Any] = {
-            "base_url": self.base_url,
-            "locale": locale,
-            "timezone_id": "Europe/Copenhagen",
-            "viewport": viewport or PHONE,
-            "is_mobile": False,
-            "has_touch": False,
-        }
         context = self.browser.new_context(
-            bypass_csp=bypass_csp, storage_state=storage_state, **options
+            base_url=self.base_url,
+            locale=locale,
+            timezone_id="Europe/Copenhagen",
+            viewport=viewport or PHONE,
+            is_mobile=False,
+            has_touch=False,
+            storage_state=storage_state,
         )
         context.set_default_timeout(10_000)
         context.set_default_navigation_timeout(15_000)
-        self._options[id(context)] = {**options, "bypass_csp": bypass_csp}
         self._contexts.append(context)
         return context
 
@@ -450,35 +442,29 @@ class Portal:
         page.screenshot(path=str(path), full_page=True)
         return path
 
-    def axe_result(self, page: Page) -> tuple[str, dict[str, Any]]:
-        """axe-core (WCAG 2.0/2.1 A and AA) on what `page` shows: (the URL checked, result)."""
-        options = self._options.get(id(page.context))
-        if options is not None and options["bypass_csp"]:
-            target = page
-        else:
-            # The same cookies in a context that allows the injected script; the page is
-            # loaded again there (a GET), so a POST's answer is checked as its GET page.
-            copy = {k: v for k, v in (options or {}).items() if k != "bypass_csp"}
-            twin = self.browser.new_context(
-                bypass_csp=True, storage_state=page.context.storage_state(), **copy
-            )
-            self._contexts.append(twin)
-            target = twin.new_page()
-            target.goto(page.url)
-        return target.url, run_axe(target)
-
     def axe(self, page: Page, name: str) -> dict[str, Any]:
         """Fails on any serious or critical axe violation, listing them readably."""
-        url, result = self.axe_result(page)
+        result = run_axe(page)
         serious = [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
-        assert not serious, f"axe on {name} ({url}):\n" + describe_violations(serious)
+        assert not serious, f"axe on {name} ({page.url}):\n" + describe_violations(serious)
         return result
 
 
-def run_axe(page: Page) -> dict[str, Any]:
+@cache
+def _axe_source() -> str:
     if not AXE_JS.is_file():
         raise AssertionError(f"{AXE_JS} is missing: {INSTALL_HINT} (npm ci in tests/e2e)")
-    page.add_script_tag(path=str(AXE_JS))
+    # Evaluated as an expression: end on a plain value, not on what the script's last line is.
+    return AXE_JS.read_text() + "\n;undefined"
+
+
+def run_axe(page: Page) -> dict[str, Any]:
+    """axe-core (WCAG 2.0/2.1 A and AA) on what `page` shows now, in place: a POST's answer
+    as answered, under the page's own Content-Security-Policy. axe arrives through the
+    browser's DevTools protocol, which the policy does not govern (as a script tag it would be
+    refused, rightly), and stays until the page is left."""
+    if page.evaluate("typeof window.axe") == "undefined":
+        page.evaluate(_axe_source())
     result = page.evaluate(
         """async (tags) => {
             const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}});

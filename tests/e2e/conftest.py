@@ -11,8 +11,8 @@ the JSON API with an admin token, so tests do not depend on each other's order.
 The server also runs SIP2 on a free port, the payment simulator on another, and uses a real
 OpenID provider on loopback (tests/oidc/provider.mjs) as its identity broker, for the strong
 login before paying and for a new student's activation by single sign-on (its login names a
-student id of Nordby's registry). The provider is started first: it must know the server's callback
-address, and the server its issuer. Apple Wallet passes are configured with a test
+student id of Nordby's registry). The provider is started first: it must know the server's
+callback addresses, and the server its issuer. Apple Wallet passes are configured with a test
 certificate hierarchy, and their pushes go to a stand-in for Apple's push service
 (tests/wallet/apns_server.py).
 """

@@ -87,6 +87,11 @@ def no_space(text: str) -> str:
     return "".join(text.split())
 
 
+def digits(text: str | None) -> str:
+    """The digits of a text: a card number however it is grouped on the page."""
+    return re.sub(r"\D", "", text or "")
+
+
 # --- mail -------------------------------------------------------------------------------
 
 
@@ -236,6 +241,17 @@ class Broker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
+
+
+def log_in_at_broker(page: Page, broker: Broker, person: str, *, student_id: str = "") -> None:
+    """On the broker's login form (the browser on its way there): log in as `person`, whose
+    institution's login vouches for `student_id` when one is given."""
+    page.wait_for_url(f"{broker.issuer}/interaction/**")
+    form = form_with(page, "login")
+    form.locator("[name=login]").fill(person)
+    if student_id:
+        form.locator("[name=student_id]").fill(student_id)
+    form.get_by_role("button", name="Log in").click()
 
 
 def start_broker(workdir: Path, base_url: str) -> Broker:
@@ -492,6 +508,26 @@ def describe_violations(violations: list[dict[str, Any]]) -> str:
         if len(v["nodes"]) > 5:
             lines.append(f"    … and {len(v['nodes']) - 5} more")
     return "\n".join(lines)
+
+
+def fill_password_and_pin(
+    form: Locator, password: str, pin: str, *, pin_repeat: str | None = None
+) -> None:
+    """The fields of portal/_password_and_pin.html: the new password and PIN, each twice."""
+    form.locator("[name=password]").fill(password)
+    form.locator("[name=password_repeat]").fill(password)
+    form.locator("[name=pin]").fill(pin)
+    form.locator("[name=pin_repeat]").fill(pin if pin_repeat is None else pin_repeat)
+
+
+def activation_form(page: Page, number: str, code: str, password: str, pin: str) -> Locator:
+    """/activate with its form filled in, not yet sent: card number, code, password, PIN."""
+    page.goto("/activate")
+    form = form_with(page, "code")
+    form.locator("[name=card_number]").fill(number)
+    form.locator("[name=code]").fill(code)
+    fill_password_and_pin(form, password, pin)
+    return form
 
 
 def submit(page: Page, form: Locator) -> Response | None:

@@ -15,8 +15,8 @@ from tests.e2e.support import (
     PIN,
     Admin,
     Portal,
+    activation_form,
     alert_text,
-    form_with,
     path_of,
     squash,
     submit,
@@ -119,12 +119,4 @@ def test_a_patron_registered_at_the_desk_activates_with_the_letters_code(
 
 
 def _activate(page: Page, number: str, code: str) -> None:
-    page.goto("/activate")
-    form = form_with(page, "code")
-    form.locator("[name=card_number]").fill(number)
-    form.locator("[name=code]").fill(code)
-    form.locator("[name=password]").fill(PASSWORD)
-    form.locator("[name=password_repeat]").fill(PASSWORD)
-    form.locator("[name=pin]").fill(PIN)
-    form.locator("[name=pin_repeat]").fill(PIN)
-    submit(page, form)
+    submit(page, activation_form(page, number, code, PASSWORD, PIN))

@@ -3,8 +3,6 @@ R7): real mail over SMTP, real pages in Chromium. (SQLite only; see conftest.)""
 
 from __future__ import annotations
 
-import re
-
 from playwright.sync_api import Page, expect
 
 from tests.e2e.support import (
@@ -14,6 +12,8 @@ from tests.e2e.support import (
     Portal,
     activation_code,
     alert_text,
+    digits,
+    fill_password_and_pin,
     form_with,
     log_in,
     path_of,
@@ -24,18 +24,14 @@ from tests.e2e.support import (
 NEW_PASSWORD = "Copper-Kettle-Meadow-91"
 
 
-def _digits(text: str | None) -> str:
-    return re.sub(r"\D", "", text or "")
-
-
 def _shows_the_card(page: Page, number: str) -> None:
     assert path_of(page) == "/card", page.url
-    assert _digits(page.locator("#card-number").inner_text()) == number
+    assert digits(page.locator("#card-number").inner_text()) == number
     for kind in ("code128", "qr"):
         svg = page.locator(f"svg.{kind}")
         expect(svg).to_have_count(1)
         expect(svg).to_have_attribute("role", "img")
-        assert number in _digits(svg.get_attribute("aria-label")), kind
+        assert number in digits(svg.get_attribute("aria-label")), kind
     expect(page.locator("svg.code128")).to_be_visible()
     expect(page.locator("#card-state")).not_to_be_empty()
     expect(page.locator("#card-expiry")).not_to_be_empty()
@@ -61,10 +57,7 @@ def test_new_patron_activates_from_the_mail_then_resets_a_forgotten_password(
     form = form_with(page, "code")
     form.locator("[name=card_number]").fill(patron.ecard)
     form.locator("[name=code]").fill(code)
-    form.locator("[name=password]").fill(patron.password)
-    form.locator("[name=password_repeat]").fill(patron.password)
-    form.locator("[name=pin]").fill(patron.pin)
-    form.locator("[name=pin_repeat]").fill(patron.pin)
+    fill_password_and_pin(form, patron.password, patron.pin)
     portal.shot(page, "activate")
     submit(page, form)
     _shows_the_card(page, patron.ecard)

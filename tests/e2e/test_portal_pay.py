@@ -37,8 +37,8 @@ from tests.e2e.support import (
     Patron,
     Portal,
     alert_text,
-    form_with,
     log_in,
+    log_in_at_broker,
     main_nav,
     no_space,
     path_of,
@@ -139,10 +139,7 @@ def _log_in_strongly(page: Page, broker: Broker, libcard: LibcardServer, person:
     """From the portal's "Pay fees" to the broker's login form, and back to /pay."""
     with page.expect_navigation():
         main_nav(page).get_by_role("link", name="Pay fees").click()
-    page.wait_for_url(f"{broker.issuer}/interaction/**")
-    form = form_with(page, "login")
-    form.locator("[name=login]").fill(person)
-    form.get_by_role("button", name="Log in").click()
+    log_in_at_broker(page, broker, person)
     page.wait_for_url(f"{libcard.base_url}/pay")
 
 

@@ -5,7 +5,6 @@ the card, in Chromium against the real server and OpenID provider. (SQLite only;
 
 from __future__ import annotations
 
-import re
 import uuid
 
 from playwright.sync_api import Page
@@ -16,9 +15,13 @@ from tests.e2e.support import (
     Broker,
     LibcardServer,
     Portal,
+    activation_form,
     alert_text,
+    digits,
+    fill_password_and_pin,
     form_with,
     log_in,
+    log_in_at_broker,
     path_of,
     submit,
 )
@@ -27,25 +30,10 @@ CHOSEN_PASSWORD = "Birch-Window-Ferry-64"
 CHOSEN_PIN = "7391"
 
 
-def _at_the_broker(page: Page, broker: Broker, person: str, student_id: str) -> None:
-    page.wait_for_url(f"{broker.issuer}/interaction/**")
-    form = form_with(page, "login")
-    form.locator("[name=login]").fill(person)
-    form.locator("[name=student_id]").fill(student_id)
-    form.get_by_role("button", name="Log in").click()
-
-
 def _choose(page: Page, password: str, pin: str, pin_repeat: str | None = None) -> None:
     form = form_with(page, "pin_repeat")
-    form.locator("[name=password]").fill(password)
-    form.locator("[name=password_repeat]").fill(password)
-    form.locator("[name=pin]").fill(pin)
-    form.locator("[name=pin_repeat]").fill(pin if pin_repeat is None else pin_repeat)
+    fill_password_and_pin(form, password, pin, pin_repeat=pin_repeat)
     submit(page, form)
-
-
-def _card_number(page: Page) -> str:
-    return re.sub(r"\D", "", page.locator("#card-number").inner_text())
 
 
 def test_a_registry_student_activates_with_the_institutions_login_and_the_letter_stops_working(
@@ -59,7 +47,7 @@ def test_a_registry_student_activates_with_the_institutions_login_and_the_letter
     page.goto("/activate")
     with page.expect_navigation():
         page.locator("#sso-activate").click()
-    _at_the_broker(page, broker, f"person-{registry_id}", registry_id)
+    log_in_at_broker(page, broker, f"person-{registry_id}", student_id=registry_id)
     page.wait_for_url(f"{libcard.base_url}/activate/sso")
     # Greeted by the name the registry gave: the student sees it is their account.
     assert page.locator("#activation-greeting").inner_text() == f"Hello {student.first_name},"
@@ -75,7 +63,7 @@ def test_a_registry_student_activates_with_the_institutions_login_and_the_letter
     _choose(page, CHOSEN_PASSWORD, CHOSEN_PIN)
     assert not alert_text(page), alert_text(page)
     assert path_of(page) == "/card", page.url
-    assert _card_number(page) == student.ecard
+    assert digits(page.locator("#card-number").inner_text()) == student.ecard
     portal.shot(page, "card-after-sso-activation")
     assert admin.patron(student)["activated"] is True
     # The PIN chosen here is the one the self-checkout machines take.
@@ -87,14 +75,7 @@ def test_a_registry_student_activates_with_the_institutions_login_and_the_letter
 
     # The letter's code was for the same activation: it no longer works, in another browser.
     other = portal.page()
-    other.goto("/activate")
-    form = form_with(other, "code")
-    form.locator("[name=card_number]").fill(student.ecard)
-    form.locator("[name=code]").fill(student.code)
-    form.locator("[name=password]").fill("Other-Person-Guessing-11")
-    form.locator("[name=password_repeat]").fill("Other-Person-Guessing-11")
-    form.locator("[name=pin]").fill("5150")
-    form.locator("[name=pin_repeat]").fill("5150")
+    form = activation_form(other, student.ecard, student.code, "Other-Person-Guessing-11", "5150")
     submit(other, form)
     assert path_of(other) == "/activate"
     assert "The card number or activation code is wrong." in alert_text(other), alert_text(other)

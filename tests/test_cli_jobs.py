@@ -4,11 +4,8 @@ an overdue loan made in-process."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,32 +19,8 @@ from libcard.fees.models import Fee
 from libcard.jobs.models import JobRun
 from libcard.loans.service import checkout, create_item
 from libcard.policy.branches import create_branch
-from tests.conftest import TEST_KEYS, World
-
-LIBCARD = str(Path(sys.executable).parent / "libcard")
-
-
-def _env(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIBCARD_")}
-    env.update(
-        LIBCARD_DATABASE_URL=database_url,
-        LIBCARD_PEPPERS=json.dumps(TEST_KEYS),
-        LIBCARD_MAIL_TRANSPORT="console",
-    )
-    return env
-
-
-async def _libcard(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        [LIBCARD, *args],
-        cwd=cwd,
-        env=_env(database_url),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from tests.cli_support import LIBCARD, cli_env, run_libcard
+from tests.conftest import World
 
 
 async def _overdue_loan(world: World) -> int:
@@ -79,7 +52,7 @@ async def _fees(world: World, patron_id: int) -> list[tuple[str, int]]:
 async def test_jobs_run_prints_what_it_did(world: World, database_url: str, tmp_path: Path) -> None:
     patron_id = await _overdue_loan(world)
     # 76 days overdue: the fine is brought up to this day (capped), then the item is lost.
-    ran = await _libcard(
+    ran = await run_libcard(
         database_url, tmp_path, "jobs", "run", "lost_items", "--now", "2026-04-20T09:00+02:00"
     )
     assert ran.returncode == 0, ran.stderr
@@ -114,7 +87,7 @@ async def test_the_worker_runs_the_daily_jobs_until_stopped(
     process = subprocess.Popen(  # noqa: S603, ASYNC220 — our own command, polled below
         [LIBCARD, "worker"],
         cwd=tmp_path,
-        env=_env(database_url),
+        env=cli_env(database_url),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
